@@ -1,0 +1,32 @@
+// Lint hard (../shared/STYLE.md §11): typescript-eslint strictTypeChecked with type information.
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+import globals from 'globals';
+
+export default tseslint.config(
+  { ignores: ['**/dist/**', '**/node_modules/**', '.cache/**', 'coverage/**'] },
+  js.configs.recommended,
+  ...tseslint.configs.strictTypeChecked,
+  {
+    languageOptions: {
+      globals: globals.node,
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    rules: {
+      '@typescript-eslint/consistent-type-imports': 'error',
+      '@typescript-eslint/no-explicit-any': 'error',
+      '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true }],
+      'no-console': 'error',
+      'no-process-exit': 'error',
+    },
+  },
+  {
+    // CLI entry points, scripts, benchmarks and tests talk to a person and own the process.
+    files: ['**/src/bin/**', 'scripts/**', 'bench/**', '**/test/**', 'test/**'],
+    rules: { 'no-console': 'off', 'no-process-exit': 'off' },
+  },
+  {
+    files: ['**/*.js', '**/*.mjs'],
+    ...tseslint.configs.disableTypeChecked,
+  },
+);
