@@ -1,1 +1,3 @@
 export * from './versions.js';
+export * from './errors.js';
+export * from './duration.js';
