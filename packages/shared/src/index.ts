@@ -1,3 +1,5 @@
 export * from './versions.js';
 export * from './errors.js';
 export * from './duration.js';
+export * from './pki.js';
+export * from './kubeconfig.js';
