@@ -59,8 +59,9 @@ describe('kubeconfig', () => {
     const kc = new KubeConfig();
     kc.loadFromString(renderKubeconfig(certSpec()));
     const cluster = kc.getCurrentCluster();
-    assert.equal(cluster?.server, 'https://127.0.0.1:6443');
-    assert.equal(Buffer.from(cluster?.caData ?? '', 'base64').toString(), ca.certPem);
+    assert.ok(cluster);
+    assert.equal(cluster.server, 'https://127.0.0.1:6443');
+    assert.equal(Buffer.from(cluster.caData ?? '', 'base64').toString(), ca.certPem);
     assert.equal(Buffer.from(kc.getCurrentUser()?.certData ?? '', 'base64').toString(), admin.certPem);
     assert.equal(kc.getCurrentContext(), 'admin@demo');
   });
