@@ -5,3 +5,5 @@ export * from './pki.js';
 export * from './kubeconfig.js';
 export * from './token.js';
 export * from './bootstrap-token.js';
+export * from './ca-pin.js';
+export * from './node-name.js';
