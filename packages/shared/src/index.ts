@@ -7,3 +7,5 @@ export * from './token.js';
 export * from './bootstrap-token.js';
 export * from './ca-pin.js';
 export * from './node-name.js';
+export * from './host-port.js';
+export * from './protocol.js';
