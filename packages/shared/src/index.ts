@@ -9,3 +9,4 @@ export * from './ca-pin.js';
 export * from './node-name.js';
 export * from './host-port.js';
 export * from './protocol.js';
+export * from './redact.js';
