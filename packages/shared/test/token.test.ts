@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { scryptSync } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import {
   formatJoinToken,
   generateJoinToken,
@@ -111,8 +111,8 @@ void describe('formatJoinToken', () => {
 void describe('hashTokenSecret / verifyTokenSecret', () => {
   const stored = hashTokenSecret(SECRET);
 
-  void it('stores a self-describing scrypt hash without the plaintext', () => {
-    assert.match(stored, /^scrypt\$16384\$8\$1\$[A-Za-z0-9+/]+={0,2}\$[A-Za-z0-9+/]+={0,2}$/);
+  void it('stores a self-describing salted hash without the plaintext', () => {
+    assert.match(stored, /^sha256\$[A-Za-z0-9+/]+={0,2}\$[A-Za-z0-9+/]+={0,2}$/);
     assert.ok(!stored.includes(SECRET));
   });
 
@@ -138,32 +138,28 @@ void describe('hashTokenSecret / verifyTokenSecret', () => {
     });
   });
 
-  void it('verifies with the parameters written in the stored form (so they can change)', () => {
-    const salt = Buffer.from('0123456789abcdef');
-    const hash = scryptSync(SECRET, salt, 32, { N: 1024, r: 4, p: 2 });
-    const cheaper = `scrypt$1024$4$2$${salt.toString('base64')}$${hash.toString('base64')}`;
-    assert.equal(verifyTokenSecret(SECRET, cheaper), true);
-    // The same salt and hash under other parameters is a different hash.
-    assert.equal(verifyTokenSecret(SECRET, cheaper.replace('$1024$', '$2048$')), false);
+  void it('is SHA-256 over salt then secret, so another implementation can verify it', () => {
+    const [, salt = '', hash = ''] = stored.split('$');
+    const expected = createHash('sha256').update(Buffer.from(salt, 'base64')).update(SECRET).digest('base64');
+    assert.equal(hash, expected);
+    // The same hash under another salt does not verify.
+    const otherSalt = Buffer.from('0123456789abcdef').toString('base64');
+    assert.equal(verifyTokenSecret(SECRET, `sha256$${otherSalt}$${hash}`), false);
   });
 
   void it('returns false, not throws, for malformed stored strings', () => {
-    const [, n, r, p, salt, hash] = stored.split('$') as [string, string, string, string, string, string];
+    const [, salt, hash] = stored.split('$') as [string, string, string];
     const malformed = [
       '',
       'garbage',
       SECRET,
-      `bcrypt$${n}$${r}$${p}$${salt}$${hash}`,
-      `scrypt$${n}$${r}$${p}$${salt}`,
-      `scrypt$${n}$${r}$${p}$${salt}$${hash}$extra`,
-      `scrypt$abc$${r}$${p}$${salt}$${hash}`,
-      `scrypt$1000$${r}$${p}$${salt}$${hash}`, // not a power of two
-      `scrypt$1073741824$${r}$${p}$${salt}$${hash}`, // would need gigabytes
-      `scrypt$${n}$0$${p}$${salt}$${hash}`,
-      `scrypt$${n}$${r}$99$${salt}$${hash}`,
-      `scrypt$${n}$${r}$${p}$!!!$${hash}`,
-      `scrypt$${n}$${r}$${p}$${salt}$`,
-      `scrypt$${n}$${r}$${p}$${salt}$AAAA`, // too short a hash
+      `md5$${salt}$${hash}`,
+      `sha256$${salt}`,
+      `sha256$${salt}$${hash}$extra`,
+      `sha256$!!!$${hash}`,
+      `sha256$${salt}$`,
+      `sha256$${salt}$AAAA`, // too short a hash
+      `sha256$AAAA$${hash}`, // too short a salt
     ];
     for (const m of malformed) assert.equal(verifyTokenSecret(SECRET, m), false, m);
   });
