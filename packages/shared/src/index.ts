@@ -10,3 +10,4 @@ export * from './node-name.js';
 export * from './host-port.js';
 export * from './protocol.js';
 export * from './redact.js';
+export * from './cli.js';
