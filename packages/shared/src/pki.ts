@@ -73,7 +73,7 @@ export async function createCertificateAuthority(
     { name: 'subjectKeyIdentifier' },
   ]);
   cert.sign(key, forge.md.sha256.create());
-  return { certPem: forge.pki.certificateToPem(cert), keyPem: keys.privateKeyPem };
+  return { certPem: unixLines(forge.pki.certificateToPem(cert)), keyPem: keys.privateKeyPem };
 }
 
 /** Issues a leaf certificate signed by `ca`, with a fresh key unless one is given. */
@@ -119,7 +119,7 @@ export function createCertificateRequest(
   csr.publicKey = forge.pki.publicKeyFromPem(keyPair.publicKeyPem);
   csr.setSubject(subjectAttributes(subject.commonName, subject.organizations));
   csr.sign(forge.pki.privateKeyFromPem(keyPair.privateKeyPem), forge.md.sha256.create());
-  return forge.pki.certificationRequestToPem(csr);
+  return unixLines(forge.pki.certificationRequestToPem(csr));
 }
 
 /** What a person or a status command wants to know about a certificate. */
@@ -196,7 +196,7 @@ function signPublicKey(ca: CertifiedKeyPair, publicKeyPem: string, spec: Certifi
     ...(altNames.length > 0 ? [{ name: 'subjectAltName', altNames }] : []),
   ]);
   cert.sign(forge.pki.privateKeyFromPem(ca.keyPem), forge.md.sha256.create());
-  return forge.pki.certificateToPem(cert);
+  return unixLines(forge.pki.certificateToPem(cert));
 }
 
 function subjectAttributes(
@@ -221,4 +221,9 @@ function randomSerial(): string {
   const bytes = randomBytes(16);
   bytes[0] = (bytes[0] ?? 0) & 0x7f;
   return bytes.toString('hex');
+}
+
+/** node-forge writes PEM with CRLF; files on Linux and Node's own PEM use LF. */
+function unixLines(pem: string): string {
+  return pem.replace(/\r\n/g, '\n');
 }

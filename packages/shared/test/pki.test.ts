@@ -170,3 +170,11 @@ describe('pki', () => {
     assert.throws(() => describeCertificate('garbage'), ValidationError);
   });
 });
+
+describe('pki PEM output', () => {
+  it('uses LF line endings like Node and the files on a Linux node', async () => {
+    const ca = await createCertificateAuthority('lf-ca');
+    const leaf = await issueCertificate(ca, { commonName: 'leaf', usage: 'client' });
+    for (const pem of [ca.certPem, leaf.certPem, ca.keyPem]) assert.doesNotMatch(pem, /\r/);
+  });
+});

@@ -1,24 +1,26 @@
 #!/usr/bin/env node
-// k8s-join: the worker agent's entry point. A small table of subcommands; each one takes argv and
-// the process's I/O and resolves with an exit code. Expected failures print code, message and a
-// hint, never a stack.
+// k8s-join: the worker agent's entry point. A table of subcommands (runCli in shared); `join` is
+// also what runs when the first argument is a flag, so `k8s-join --token-file … --server …` works.
 import { readFile } from 'node:fs/promises';
+import { isSea } from 'node:sea';
 import notify from 'systemd-notify';
-import { isK8sOnK8sError, ValidationError } from '@k8s-on-k8s/shared';
+import { runCli, type Subcommand } from '@k8s-on-k8s/shared';
 import { runForwardCommand, type ForwardCommandDeps } from '../forward-command.js';
+import { joinExitCode, runJoinCommand } from '../join-command.js';
+import { createNodeSystem } from '../node-system.js';
+import { runResetCommand } from '../reset-command.js';
+import { AGENT_VERSION } from '../version.js';
 
-interface Subcommand {
-  readonly summary: string;
-  readonly run: (argv: readonly string[]) => Promise<number>;
-}
+const out = (line: string): void => {
+  console.log(line);
+};
+const err = (line: string): void => {
+  console.error(line);
+};
 
-const processDeps: ForwardCommandDeps = {
-  stdout: (line) => {
-    console.log(line);
-  },
-  stderr: (line) => {
-    console.error(line);
-  },
+const forwardDeps: ForwardCommandDeps = {
+  stdout: out,
+  stderr: err,
   env: process.env,
   readFile: (path) => readFile(path, 'utf8'),
   onSignal: (signal, handler) => {
@@ -30,53 +32,55 @@ const processDeps: ForwardCommandDeps = {
   },
 };
 
+// How a systemd unit starts this same agent: the single executable itself, or node + this script.
+const selfCommand = isSea() ? [process.execPath] : [process.execPath, process.argv[1] ?? ''];
+
 const SUBCOMMANDS: Readonly<Record<string, Subcommand>> = {
+  join: {
+    summary: 'join this machine to a hosted control plane as a worker (the default command)',
+    run: (argv) =>
+      runJoinCommand(argv, {
+        systemAt: createNodeSystem,
+        env: process.env,
+        out,
+        warn: err,
+        selfCommand,
+        readLocalFile: (path) => readFile(path, 'utf8'),
+      }),
+    exitCode: joinExitCode,
+  },
+  reset: {
+    summary: 'undo a join: stop and remove the units, the VIP and the files join wrote',
+    run: (argv) => runResetCommand(argv, { systemAt: createNodeSystem, out }),
+  },
   forward: {
     summary: 'relay the API VIP to healthy apiserver endpoints (replaces socat)',
-    run: (argv) => runForwardCommand(argv, processDeps),
+    run: (argv) => runForwardCommand(argv, forwardDeps),
   },
   version: {
     summary: 'print the agent version',
-    run: async () => {
-      const manifest = JSON.parse(
-        await readFile(new URL('../../../package.json', import.meta.url), 'utf8'),
-      ) as {
-        version?: unknown;
-      };
-      console.log(`k8s-join ${String(manifest.version)}`);
-      return 0;
+    run: () => {
+      out(`k8s-join ${AGENT_VERSION}`);
+      return Promise.resolve(0);
     },
   },
 };
 
-function usage(): string {
-  const width = Math.max(...Object.keys(SUBCOMMANDS).map((name) => name.length));
-  const lines = Object.entries(SUBCOMMANDS).map(
-    ([name, { summary }]) => `  ${name.padEnd(width)}  ${summary}`,
-  );
-  return `Usage: k8s-join <command> [flags]\n\nCommands:\n${lines.join('\n')}\n\nRun k8s-join <command> --help for a command's flags.`;
-}
-
-async function main(argv: readonly string[]): Promise<number> {
-  const [name, ...rest] = argv;
-  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    console.log(usage());
-    return name === undefined ? 2 : 0;
-  }
-  const subcommand = SUBCOMMANDS[name];
-  if (subcommand === undefined) {
-    console.error(`error: unknown command ${JSON.stringify(name)}\n\n${usage()}`);
-    return 2;
-  }
-  try {
-    return await subcommand.run(rest);
-  } catch (error) {
-    if (!isK8sOnK8sError(error)) throw error;
-    console.error(`error: ${error.code}: ${error.message}`);
-    if (error.hint !== undefined) console.error(`hint: ${error.hint}`);
-    else if (error instanceof ValidationError) console.error(`hint: run k8s-join ${name} --help`);
-    return error instanceof ValidationError ? 2 : 1;
-  }
-}
-
-process.exit(await main(process.argv.slice(2)));
+runCli(
+  {
+    name: 'k8s-join',
+    description:
+      'Joins a systemd Linux machine (Flatcar, Fedora CoreOS, Debian, …) to a hosted Kubernetes control\nplane, and runs the API forwarder on it.',
+    subcommands: SUBCOMMANDS,
+    defaultSubcommand: 'join',
+    out,
+    err,
+  },
+  process.argv.slice(2),
+).then(
+  (code) => process.exit(code),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
