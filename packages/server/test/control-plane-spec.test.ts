@@ -1,0 +1,94 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { ValidationError } from '@k8s-on-k8s/shared';
+import {
+  buildControlPlaneSpec,
+  publicApiUrl,
+  publicJoinUrl,
+  withNodePorts,
+  type ControlPlaneSpecInput,
+} from '../src/control-plane-spec.js';
+
+const base: ControlPlaneSpecInput = { name: 'dev', namespace: 'team-a', host: 'api.example.com' };
+
+function rejects(input: ControlPlaneSpecInput, message: RegExp): void {
+  assert.throws(
+    () => buildControlPlaneSpec({ ...base, ...input }),
+    (error: unknown) => error instanceof ValidationError && message.test(error.message),
+  );
+}
+
+describe('buildControlPlaneSpec', () => {
+  it("fills the seed's defaults and derives the kubernetes and DNS Service IPs", () => {
+    const spec = buildControlPlaneSpec(base);
+    assert.equal(spec.kubernetesVersion, 'v1.37.2');
+    assert.equal(spec.etcdImageTag, '3.7.0-0');
+    assert.equal(spec.expose, 'nodeport');
+    assert.equal(spec.cni, 'flannel');
+    assert.equal(spec.etcdStorage, '1Gi');
+    assert.equal(spec.serviceCidr, '10.3.0.0/24');
+    assert.equal(spec.podCidr, '10.2.0.0/16');
+    assert.equal(spec.vip, '10.199.199.199');
+    assert.equal(spec.kubernetesServiceIp, '10.3.0.1');
+    assert.equal(spec.clusterDnsIp, '10.3.0.10');
+    assert.equal(spec.joinHost, 'api.example.com');
+    assert.ok(Object.isFrozen(spec) && Object.isFrozen(spec.nodePorts));
+  });
+
+  it('picks the etcd image of the requested minor and refuses minors it has no etcd pin for', () => {
+    assert.equal(buildControlPlaneSpec({ ...base, version: 'v1.33.4' }).etcdImageTag, '3.5.21-0');
+    rejects({ version: 'v1.20.0' }, /--version .*"v1\.20\.0"/);
+    rejects({ version: '1.37.2' }, /--version .*"1\.37\.2"/);
+  });
+
+  it('computes DNS and kubernetes IPs inside a larger service CIDR', () => {
+    const spec = buildControlPlaneSpec({ ...base, serviceCidr: '172.20.0.0/16' });
+    assert.equal(spec.kubernetesServiceIp, '172.20.0.1');
+    assert.equal(spec.clusterDnsIp, '172.20.0.10');
+  });
+
+  it('names a second host for the join server behind an ingress, which routes by SNI', () => {
+    const spec = buildControlPlaneSpec({ ...base, expose: 'ingress', ingressClass: 'nginx' });
+    assert.equal(spec.joinHost, 'join.api.example.com');
+    assert.equal(publicApiUrl(spec), 'https://api.example.com:443');
+    assert.equal(publicJoinUrl(spec), 'https://join.api.example.com:443');
+    rejects({ expose: 'ingress', joinHost: 'api.example.com' }, /two different DNS names/);
+  });
+
+  it('needs the NodePorts before it can name public URLs', () => {
+    const spec = buildControlPlaneSpec(base);
+    assert.throws(() => publicApiUrl(spec), /--api-node-port/);
+    const allocated = withNodePorts(spec, 31443, 31844);
+    assert.equal(publicApiUrl(allocated), 'https://api.example.com:31443');
+    assert.equal(publicJoinUrl(allocated), 'https://api.example.com:31844');
+    assert.equal(
+      publicApiUrl(buildControlPlaneSpec({ ...base, apiNodePort: '30443', joinNodePort: '30444' })),
+      'https://api.example.com:30443',
+    );
+  });
+
+  it('rejects bad input with the flag and the value in the message', () => {
+    rejects({ name: 'Dev' }, /NAME .*"Dev"/);
+    rejects({ name: 'a'.repeat(41) }, /NAME .*at most 40/);
+    rejects({ name: undefined }, /Missing NAME/);
+    rejects({ namespace: undefined }, /Missing -n\/--namespace/);
+    rejects({ host: undefined }, /Missing --host/);
+    rejects({ host: 'not a host' }, /--host .*"not a host"/);
+    rejects({ expose: 'hostport' }, /--expose to be one of nodeport, loadbalancer, ingress, got "hostport"/);
+    rejects({ ingressClass: 'nginx' }, /--ingress-class is only used with --expose ingress/);
+    rejects({ cni: 'calico' }, /--cni to be one of flannel, none, got "calico"/);
+    rejects({ etcdStorage: '1GB' }, /--etcd-storage .*"1GB"/);
+    rejects({ serviceCidr: '10.3.0.5/24' }, /--service-cidr .*did you mean 10\.3\.0\.0\/24/);
+    rejects({ serviceCidr: '10.3.0.0/29' }, /--service-cidr .*\/28/);
+    rejects({ serviceCidr: '10.2.0.0/24' }, /not to overlap/);
+    rejects({ podCidr: 'ten/8' }, /--pod-cidr .*"ten\/8"/);
+    rejects({ vip: '10.3.0.7' }, /--vip 10\.3\.0\.7 to be outside/);
+    rejects({ vip: '10.199.199' }, /--vip .*"10\.199\.199"/);
+    rejects({ apiNodePort: '8080' }, /--api-node-port .*30000 and 32767, got "8080"/);
+    rejects({ expose: 'loadbalancer', apiNodePort: '30443' }, /only used with --expose nodeport/);
+  });
+
+  it('accepts storage none as an emptyDir', () => {
+    assert.equal(buildControlPlaneSpec({ ...base, etcdStorage: 'none' }).etcdStorage, undefined);
+  });
+});
