@@ -1,0 +1,120 @@
+import { JoinError } from '@k8s-on-k8s/shared';
+import type { KubernetesApi, ReviewedUser } from './kubernetes-api.js';
+
+// Who may mint, list and revoke join tokens is decided by the hosted cluster, not by us: either a
+// client certificate signed by the cluster CA with O=system:masters (what kube-apiserver itself
+// treats as a superuser), or a bearer token that a TokenReview accepts and whose user a
+// SubjectAccessReview allows the verb on jointokens.k8s-on-k8s.io. Nothing else gets in, and the
+// 403 says which of the two ways was tried and why it failed.
+
+/** The API group and resource admins are authorized for (a virtual resource: no CRD needed). */
+export const JOIN_TOKEN_RESOURCE = { group: 'k8s-on-k8s.io', resource: 'jointokens' } as const;
+const MASTERS = 'system:masters';
+
+/** What an admin request may do; mapped from POST, GET and DELETE. */
+export type AdminVerb = 'create' | 'list' | 'delete';
+
+/** The client certificate the TLS layer saw; `authorized` means it chains to the cluster CA. */
+export interface PresentedCertificate {
+  readonly authorized: boolean;
+  readonly authorizationError?: string | undefined;
+  readonly commonName: string;
+  readonly organizations: readonly string[];
+}
+
+/** The credentials an admin request carried. */
+export interface AdminCredentials {
+  readonly certificate?: PresentedCertificate | undefined;
+  readonly bearerToken?: string | undefined;
+}
+
+/** An authenticated, authorized admin; `via` says how, for the audit log. */
+export interface AdminIdentity {
+  readonly username: string;
+  readonly groups: readonly string[];
+  readonly via: 'client-certificate' | 'bearer-token';
+}
+
+const HINT =
+  'Use a kubeconfig of the hosted cluster whose user is allowed to ' +
+  `<verb> ${JOIN_TOKEN_RESOURCE.resource}.${JOIN_TOKEN_RESOURCE.group} ` +
+  '(e.g. bound to the ClusterRole k8s-on-k8s:join-token-admin), or a client certificate in system:masters.';
+
+function hintFor(verb: AdminVerb): string {
+  return HINT.replace('<verb>', verb);
+}
+
+function describeUser(user: { username: string; groups: readonly string[] }): string {
+  return `${JSON.stringify(user.username)} (groups: ${user.groups.length === 0 ? 'none' : user.groups.join(', ')})`;
+}
+
+/** Authenticates and authorizes an admin request, or throws a JoinError with 401 or 403. */
+export async function authorizeAdmin(
+  credentials: AdminCredentials,
+  verb: AdminVerb,
+  api: Pick<KubernetesApi, 'reviewToken' | 'reviewAccess'>,
+): Promise<AdminIdentity> {
+  const cert = credentials.certificate;
+  if (cert !== undefined && (cert.authorized || credentials.bearerToken === undefined)) {
+    if (!cert.authorized) {
+      throw new JoinError(
+        'UNAUTHENTICATED',
+        `the client certificate CN=${cert.commonName} is not signed by the hosted cluster's CA (${cert.authorizationError ?? 'unverified'})`,
+        401,
+        { hint: hintFor(verb) },
+      );
+    }
+    const user = { username: cert.commonName, groups: cert.organizations };
+    if (!cert.organizations.includes(MASTERS)) {
+      throw new JoinError(
+        'FORBIDDEN',
+        `client certificate user ${describeUser(user)} is not in ${MASTERS}; only ${MASTERS} certificates are admins here, other users need a bearer token allowed to ${verb} ${JOIN_TOKEN_RESOURCE.resource}.${JOIN_TOKEN_RESOURCE.group}`,
+        403,
+        { hint: hintFor(verb) },
+      );
+    }
+    return { ...user, via: 'client-certificate' };
+  }
+  const token = credentials.bearerToken;
+  if (token === undefined) {
+    throw new JoinError(
+      'UNAUTHENTICATED',
+      'admin requests need a bearer token of the hosted cluster or a client certificate signed by its CA',
+      401,
+      { hint: hintFor(verb) },
+    );
+  }
+  let user: ReviewedUser | undefined;
+  try {
+    user = await api.reviewToken(token);
+  } catch (cause) {
+    throw new JoinError('UPSTREAM_ERROR', 'the hosted apiserver could not review the bearer token', 503, {
+      cause,
+    });
+  }
+  if (user === undefined) {
+    throw new JoinError(
+      'UNAUTHENTICATED',
+      "the bearer token was not accepted by the hosted cluster's TokenReview",
+      401,
+      {
+        hint: hintFor(verb),
+      },
+    );
+  }
+  let decision: { allowed: boolean; reason: string };
+  try {
+    decision = await api.reviewAccess(user, { ...JOIN_TOKEN_RESOURCE, verb });
+  } catch (cause) {
+    throw new JoinError('UPSTREAM_ERROR', 'the hosted apiserver could not review access', 503, { cause });
+  }
+  if (!decision.allowed) {
+    throw new JoinError(
+      'FORBIDDEN',
+      `bearer token user ${describeUser(user)} may not ${verb} ${JOIN_TOKEN_RESOURCE.resource}.${JOIN_TOKEN_RESOURCE.group} (SubjectAccessReview: ${decision.reason === '' ? 'no rule allows it' : decision.reason})`,
+      403,
+      { hint: hintFor(verb) },
+    );
+  }
+  return { username: user.username, groups: user.groups, via: 'bearer-token' };
+}

@@ -1,0 +1,29 @@
+#!/usr/bin/env node
+// k8s-join-server: exchanges join tokens for join bundles. Expected failures print code, message
+// and a hint, never a stack.
+import { readFile } from 'node:fs/promises';
+import { isK8sOnK8sError, ValidationError } from '@k8s-on-k8s/shared';
+import { runJoinServerCommand } from '../join-server-command.js';
+
+try {
+  const code = await runJoinServerCommand(process.argv.slice(2), {
+    stdout: (text) => {
+      console.log(text);
+    },
+    stderr: (text) => {
+      console.error(text);
+    },
+    readFile: (path) => readFile(path, 'utf8'),
+    onSignal: (signal, handler) => {
+      process.on(signal, handler);
+      return () => process.off(signal, handler);
+    },
+  });
+  process.exit(code);
+} catch (error) {
+  if (!isK8sOnK8sError(error)) throw error;
+  console.error(`error: ${error.code}: ${error.message}`);
+  if (error.hint !== undefined) console.error(`hint: ${error.hint}`);
+  else if (error instanceof ValidationError) console.error('hint: run k8s-join-server --help');
+  process.exit(error instanceof ValidationError ? 2 : 1);
+}

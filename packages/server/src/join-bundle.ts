@@ -1,0 +1,119 @@
+import { JOIN_API_VERSION, renderKubeconfig, type JoinBundle } from '@k8s-on-k8s/shared';
+import type { JoinTokenTaint } from './join-token-store.js';
+
+// The join bundle (protocol v1) and the KubeletConfiguration inside it, as pure functions of the
+// server's settings and the freshly minted bootstrap token.
+
+/** Where the kubelet finds the cluster CA on the worker (the agent writes it there). */
+export const WORKER_CA_PATH = '/etc/kubernetes/pki/ca.crt';
+
+/** The cluster-wide settings that go into every bundle. */
+export interface ClusterSettings {
+  /** The API VIP the kubelet and pods use, e.g. https://10.199.199.199:443. */
+  readonly apiEndpoint: string;
+  /** host:port list the forwarder relays the VIP to. */
+  readonly upstreams: readonly string[];
+  readonly clusterDns: string;
+  readonly clusterDomain: string;
+  readonly kubernetesVersion: string;
+}
+
+/** What is particular to one join. */
+export interface JoinBundleSpec {
+  readonly cluster: ClusterSettings;
+  readonly caPem: string;
+  readonly nodeName: string;
+  readonly bootstrapToken: string;
+  readonly bootstrapTokenExpiresAt: Date;
+  readonly serverTime: Date;
+  readonly nodeLabels?: Readonly<Record<string, string>> | undefined;
+  readonly nodeTaints?: readonly JoinTokenTaint[] | undefined;
+}
+
+/** The KubeletConfiguration type's fields that we set (kubelet.config.k8s.io/v1beta1). */
+export interface KubeletConfiguration {
+  readonly apiVersion: 'kubelet.config.k8s.io/v1beta1';
+  readonly kind: 'KubeletConfiguration';
+  readonly [field: string]: unknown;
+}
+
+/**
+ * Renders the worker's KubeletConfiguration: client-certificate and webhook authentication,
+ * webhook authorization (as kubeadm sets them), systemd cgroups, containerd, certificate rotation.
+ */
+export function renderKubeletConfiguration(
+  cluster: Pick<ClusterSettings, 'clusterDns' | 'clusterDomain'>,
+): KubeletConfiguration {
+  return {
+    apiVersion: 'kubelet.config.k8s.io/v1beta1',
+    kind: 'KubeletConfiguration',
+    authentication: {
+      anonymous: { enabled: false },
+      webhook: { enabled: true, cacheTTL: '2m0s' },
+      x509: { clientCAFile: WORKER_CA_PATH },
+    },
+    authorization: {
+      mode: 'Webhook',
+      webhook: { cacheAuthorizedTTL: '5m0s', cacheUnauthorizedTTL: '30s' },
+    },
+    cgroupDriver: 'systemd',
+    // Kubernetes 1.35+ refuses to start on cgroup v1 unless told otherwise; this project's test
+    // machines are cgroup v1 (KubeletConfiguration.failCgroupV1).
+    failCgroupV1: false,
+    clusterDNS: [cluster.clusterDns],
+    clusterDomain: cluster.clusterDomain,
+    containerRuntimeEndpoint: 'unix:///run/containerd/containerd.sock',
+    rotateCertificates: true,
+    // Serving certificates stay self-signed: nothing in the hosted cluster approves kubelet-serving
+    // CSRs, and an unapproved one would leave the kubelet without a serving certificate.
+    serverTLSBootstrap: false,
+  };
+}
+
+/** Renders the kubeconfig the kubelet uses for TLS bootstrapping (--bootstrap-kubeconfig). */
+export function renderBootstrapKubeconfig(spec: {
+  readonly apiEndpoint: string;
+  readonly caPem: string;
+  readonly bootstrapToken: string;
+}): string {
+  return renderKubeconfig({
+    clusterName: 'kubernetes',
+    server: spec.apiEndpoint,
+    caPem: spec.caPem,
+    userName: 'tls-bootstrap-token-user',
+    credentials: { token: spec.bootstrapToken },
+  });
+}
+
+function rfc3339(date: Date): string {
+  return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}
+
+/** Renders the answer to a successful join. */
+export function renderJoinBundle(spec: JoinBundleSpec): JoinBundle {
+  const bundle: JoinBundle = {
+    apiVersion: JOIN_API_VERSION,
+    kind: 'JoinBundle',
+    nodeName: spec.nodeName,
+    caCert: spec.caPem,
+    apiServer: { endpoint: spec.cluster.apiEndpoint, upstreams: [...spec.cluster.upstreams] },
+    bootstrapKubeconfig: renderBootstrapKubeconfig({
+      apiEndpoint: spec.cluster.apiEndpoint,
+      caPem: spec.caPem,
+      bootstrapToken: spec.bootstrapToken,
+    }),
+    bootstrapTokenExpiresAt: rfc3339(spec.bootstrapTokenExpiresAt),
+    cluster: {
+      dnsIP: spec.cluster.clusterDns,
+      domain: spec.cluster.clusterDomain,
+      kubernetesVersion: spec.cluster.kubernetesVersion,
+    },
+    kubeletConfig: renderKubeletConfiguration(spec.cluster),
+    serverTime: rfc3339(spec.serverTime),
+  };
+  if (spec.nodeLabels !== undefined) bundle.nodeLabels = { ...spec.nodeLabels };
+  if (spec.nodeTaints !== undefined) {
+    bundle.nodeTaints = spec.nodeTaints.map((taint) => ({ ...taint }));
+  }
+  return bundle;
+}

@@ -1,0 +1,215 @@
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import pino, { type DestinationStream, type Logger } from 'pino';
+import { K8sOnK8sError, REDACT_PATHS, formatHostPort, parseHostPort } from '@k8s-on-k8s/shared';
+import { FileTokenStore } from './file-token-store.js';
+import { createJoinServerApp, describeError, type JoinServerSettings } from './join-server-app.js';
+import {
+  defaultPublicUrl,
+  JOIN_SERVER_HELP,
+  parseJoinServerFlags,
+  type JoinServerConfig,
+} from './join-server-config.js';
+import { createJoinServerMetrics } from './join-server-metrics.js';
+import type { JoinTokenStore } from './join-token-store.js';
+import { KubernetesApi } from './kubernetes-api.js';
+import { KubernetesTokenStore } from './kubernetes-token-store.js';
+
+// `k8s-join-server`: config → store, apiserver client, app → an HTTPS server; SIGTERM drains it.
+// The process (signals, output, files) comes in through deps so tests can run it in-process too.
+
+/** Rejected credentials per client IP: 10 at once, then one every 6 s. */
+const FAILURES_PER_IP = { burst: 10, perSecond: 1 / 6 } as const;
+/** Wrong secrets per token id: 5 at once, then one a minute. */
+const FAILURES_PER_TOKEN = { burst: 5, perSecond: 1 / 60 } as const;
+
+/** A running join server. */
+export interface RunningJoinServer {
+  readonly url: string;
+  readonly port: number;
+  readonly server: Server;
+  readonly logger: Logger;
+  /** Stops accepting, lets in-flight requests finish (up to drainTimeoutMs), then closes everything. */
+  shutdown(drainTimeoutMs: number): Promise<void>;
+}
+
+/** What startJoinServer needs besides the config. */
+export interface StartJoinServerOptions {
+  readonly now?: () => Date;
+  /** Where JSON logs go (default stdout). */
+  readonly logDestination?: DestinationStream;
+}
+
+async function openStore(
+  config: JoinServerConfig,
+  api: KubernetesApi,
+  now: () => Date,
+): Promise<JoinTokenStore> {
+  if (config.store.kind === 'kubernetes') return new KubernetesTokenStore({ api, now });
+  return FileTokenStore.open({ path: config.store.path, now });
+}
+
+async function listen(server: Server, config: JoinServerConfig): Promise<number> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.listen.port, config.listen.host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  return (server.address() as AddressInfo).port;
+}
+
+/** Starts a join server from a validated config; resolves once it is listening. */
+export async function startJoinServer(
+  config: JoinServerConfig,
+  options: StartJoinServerOptions = {},
+): Promise<RunningJoinServer> {
+  const now = options.now ?? (() => new Date());
+  const logger = pino(
+    {
+      name: 'k8s-join-server',
+      level: config.logLevel,
+      redact: { paths: [...REDACT_PATHS], censor: '<redacted>' },
+      timestamp: pino.stdTimeFunctions.isoTime,
+    },
+    options.logDestination ?? pino.destination({ dest: 1, sync: true }),
+  );
+  const kube = await KubernetesApi.fromKubeconfig(config.kubeconfig);
+  let upstreams = config.upstreams;
+  if (upstreams.length === 0) {
+    const server = new URL((await kubeServer(config)) ?? 'https://127.0.0.1:6443');
+    upstreams = [
+      formatHostPort(
+        parseHostPort(
+          `${server.hostname}:${server.port === '' ? '443' : server.port}`,
+          'the kubeconfig server',
+        ),
+      ),
+    ];
+  }
+  const store = await openStore(config, kube, now);
+  let accepting = true;
+  const metrics = createJoinServerMetrics();
+  const server = createServer({
+    cert: config.tls.certChainPem,
+    key: config.tls.keyPem,
+    // Admins may authenticate with a client certificate of the cluster CA; agents send none.
+    ca: config.tls.caPem,
+    requestCert: true,
+    rejectUnauthorized: false,
+  });
+  let port: number;
+  try {
+    port = await listen(server, config);
+  } catch (cause) {
+    await Promise.all([store.close(), kube.close()]);
+    throw new K8sOnK8sError(
+      'INVALID_ARGUMENT',
+      `cannot listen on --listen ${formatHostPort(config.listen)}`,
+      400,
+      { cause },
+    );
+  }
+  const publicUrl = config.publicUrl ?? defaultPublicUrl(config.listen, port);
+  const settings: JoinServerSettings = {
+    cluster: {
+      apiEndpoint: config.apiEndpoint,
+      upstreams,
+      clusterDns: config.clusterDns,
+      clusterDomain: config.clusterDomain,
+      kubernetesVersion: config.kubernetesVersion,
+    },
+    caPem: config.tls.caPem,
+    caCertHash: config.caCertHash,
+    publicUrl,
+    bootstrapTokenTtlMs: config.bootstrapTokenTtlMs,
+    maxTokenTtlMs: config.maxTokenTtlMs,
+    rateLimits: {
+      perIp: config.ratePerIp,
+      failuresPerIp: FAILURES_PER_IP,
+      failuresPerToken: FAILURES_PER_TOKEN,
+    },
+  };
+  server.on(
+    'request',
+    createJoinServerApp({ settings, store, kube, logger, metrics, now, accepting: () => accepting }),
+  );
+  const url = `https://${formatHostPort({ host: config.listen.host, port })}`;
+  logger.info(
+    { url, publicUrl, caCertHash: config.caCertHash, store: config.store.kind, upstreams },
+    'listening',
+  );
+
+  let stopping: Promise<void> | undefined;
+  const shutdown = (drainTimeoutMs: number): Promise<void> => {
+    stopping ??= (async () => {
+      accepting = false;
+      logger.info({ drainTimeoutMs }, 'shutting down: finishing in-flight requests');
+      const closed = new Promise<void>((resolve) =>
+        server.close(() => {
+          resolve();
+        }),
+      );
+      server.closeIdleConnections();
+      const timer = setTimeout(() => {
+        logger.warn('drain timeout reached; closing the remaining connections');
+        server.closeAllConnections();
+      }, drainTimeoutMs);
+      await closed;
+      clearTimeout(timer);
+      await store.close();
+      await kube.close();
+      logger.info('stopped');
+      logger.flush();
+    })();
+    return stopping;
+  };
+  return { url, port, server, logger, shutdown };
+}
+
+async function kubeServer(config: JoinServerConfig): Promise<string | undefined> {
+  const { KubeConfig } = await import('@kubernetes/client-node');
+  const kc = new KubeConfig();
+  if (config.kubeconfig === undefined) kc.loadFromCluster();
+  else kc.loadFromFile(config.kubeconfig);
+  return kc.getCurrentCluster()?.server;
+}
+
+/** What the command needs from the process. */
+export interface JoinServerCommandDeps {
+  readonly stdout: (text: string) => void;
+  readonly stderr: (text: string) => void;
+  readonly readFile: (path: string) => Promise<string>;
+  /** Subscribes to a signal; returns the unsubscribe. */
+  readonly onSignal: (signal: NodeJS.Signals, handler: () => void) => () => void;
+}
+
+/** Runs `k8s-join-server` until SIGTERM or SIGINT has drained it; resolves with the exit code. */
+export async function runJoinServerCommand(
+  argv: readonly string[],
+  deps: JoinServerCommandDeps,
+): Promise<number> {
+  const config = await parseJoinServerFlags(argv, deps.readFile);
+  if (config === 'help') {
+    deps.stdout(JOIN_SERVER_HELP);
+    return 0;
+  }
+  const running = await startJoinServer(config);
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    const offs = (['SIGTERM', 'SIGINT'] as const).map((name) =>
+      deps.onSignal(name, () => {
+        for (const off of offs) off();
+        resolve(name);
+      }),
+    );
+  });
+  running.logger.info({ signal }, 'signal received');
+  try {
+    await running.shutdown(config.drainTimeoutMs);
+  } catch (error) {
+    deps.stderr(`error during shutdown: ${describeError(error)}`);
+    return 1;
+  }
+  return 0;
+}

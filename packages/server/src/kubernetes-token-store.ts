@@ -1,0 +1,241 @@
+import { K8sOnK8sError } from '@k8s-on-k8s/shared';
+import { KubernetesApiError, type KubernetesApi, type SecretObject } from './kubernetes-api.js';
+import {
+  isJoinTokenPrunable,
+  parseJoinTokenRecord,
+  spendJoinToken,
+  type ConsumeResult,
+  type JoinTokenRecord,
+  type JoinTokenStore,
+} from './join-token-store.js';
+
+// Join tokens as Secrets in the hosted cluster's kube-system, one per token, so every join-server
+// replica sees the same state. The record (hash only, never the secret) is one JSON data key.
+//
+// Spending a use is a read-modify-write guarded by the Secret's resourceVersion: the PUT carries
+// the resourceVersion it read, and the apiserver refuses it with 409 if anything changed since
+// (https://kubernetes.io/docs/reference/using-api/api-concepts/#resource-versions). Whoever loses
+// re-reads and tries again, so two replicas can never both spend the last use.
+//
+// Within one replica, consumes of the same token are batched: while one compare-and-swap is in
+// flight, later consumers queue, and the next CAS pays for as many of them as there are uses
+// left. Fifty agents presenting one token cost a couple of round trips, not fifty conflicts.
+
+/** The Secret type of stored join tokens (not a bootstrap token: the apiserver ignores it). */
+export const JOIN_TOKEN_SECRET_TYPE = 'k8s-on-k8s.io/join-token';
+/** The label every stored join token carries; `list` selects on it. */
+export const JOIN_TOKEN_LABEL = 'k8s-on-k8s.io/join-token';
+const NAMESPACE = 'kube-system';
+const RECORD_KEY = 'record.json';
+const MAX_CAS_ATTEMPTS = 50;
+const DEFAULT_RETENTION_MS = 24 * 3_600_000;
+
+/** The name of the Secret that stores join token `id`. */
+export function joinTokenSecretName(id: string): string {
+  return `k8s-join-token-${id}`;
+}
+
+/** Renders the Secret that stores a record; `resourceVersion` makes a replace a CAS. */
+export function renderJoinTokenSecret(record: JoinTokenRecord, resourceVersion?: string): SecretObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: {
+      name: joinTokenSecretName(record.id),
+      namespace: NAMESPACE,
+      labels: { [JOIN_TOKEN_LABEL]: record.id },
+      ...(resourceVersion === undefined ? {} : { resourceVersion }),
+    },
+    type: JOIN_TOKEN_SECRET_TYPE,
+    data: { [RECORD_KEY]: Buffer.from(JSON.stringify(record)).toString('base64') },
+  };
+}
+
+function readRecord(secret: SecretObject): JoinTokenRecord {
+  const source = `Secret ${NAMESPACE}/${secret.metadata.name}`;
+  const data = secret.data?.[RECORD_KEY];
+  if (data === undefined) throw new K8sOnK8sError('STORE_ERROR', `${source} has no ${RECORD_KEY}`, 500);
+  let value: unknown;
+  try {
+    value = JSON.parse(Buffer.from(data, 'base64').toString('utf8'));
+  } catch (cause) {
+    throw new K8sOnK8sError('STORE_ERROR', `${source}: ${RECORD_KEY} is not JSON`, 500, { cause });
+  }
+  return parseJoinTokenRecord(value, source);
+}
+
+interface Waiter {
+  readonly now: Date;
+  readonly resolve: (result: ConsumeResult) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+/** Options of the kubernetes store. */
+export interface KubernetesTokenStoreOptions {
+  readonly api: KubernetesApi;
+  readonly now: () => Date;
+  readonly retentionMs?: number;
+}
+
+/** A JoinTokenStore of Secrets in the hosted cluster's kube-system. */
+export class KubernetesTokenStore implements JoinTokenStore {
+  private readonly api: KubernetesApi;
+  private readonly waiting = new Map<string, Waiter[]>();
+  private readonly reads = new Map<string, Promise<SecretObject | undefined>>();
+
+  constructor(private readonly options: KubernetesTokenStoreOptions) {
+    this.api = options.api;
+  }
+
+  async create(record: JoinTokenRecord): Promise<void> {
+    try {
+      await this.api.createSecret(NAMESPACE, renderJoinTokenSecret(record));
+    } catch (error) {
+      if (error instanceof KubernetesApiError && error.apiStatus === 409) {
+        throw new K8sOnK8sError('CONFLICT', `join token ${record.id} already exists`, 409, { cause: error });
+      }
+      throw error;
+    }
+  }
+
+  async get(id: string): Promise<JoinTokenRecord | undefined> {
+    const secret = await this.read(id);
+    return secret === undefined ? undefined : readRecord(secret);
+  }
+
+  async list(): Promise<readonly JoinTokenRecord[]> {
+    const secrets = await this.api.listSecrets(NAMESPACE, JOIN_TOKEN_LABEL);
+    const now = this.options.now();
+    const retention = this.options.retentionMs ?? DEFAULT_RETENTION_MS;
+    const records: JoinTokenRecord[] = [];
+    for (const secret of secrets) {
+      if (secret.type !== JOIN_TOKEN_SECRET_TYPE) continue;
+      const record = readRecord(secret);
+      if (isJoinTokenPrunable(record, now, retention)) {
+        // Housekeeping; if another replica changed it meanwhile, the precondition leaves it be.
+        await this.api
+          .deleteSecret(NAMESPACE, secret.metadata.name, secret.metadata.resourceVersion)
+          .catch(() => false);
+        continue;
+      }
+      records.push(record);
+    }
+    return records;
+  }
+
+  async revoke(id: string): Promise<JoinTokenRecord | undefined> {
+    for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+      const secret = await this.api.getSecret(NAMESPACE, joinTokenSecretName(id));
+      if (secret === undefined) return undefined;
+      const record = readRecord(secret);
+      if (record.revoked) return record;
+      const revoked = { ...record, revoked: true };
+      try {
+        await this.api.replaceSecret(
+          NAMESPACE,
+          renderJoinTokenSecret(revoked, secret.metadata.resourceVersion),
+        );
+        return revoked;
+      } catch (error) {
+        if (!(error instanceof KubernetesApiError && error.apiStatus === 409)) throw error;
+      }
+    }
+    throw this.tooContended(id);
+  }
+
+  consume(id: string, now: Date): Promise<ConsumeResult> {
+    return new Promise((resolve, reject) => {
+      const queue = this.waiting.get(id);
+      if (queue !== undefined) {
+        queue.push({ now, resolve, reject });
+        return;
+      }
+      this.waiting.set(id, [{ now, resolve, reject }]);
+      void this.drain(id);
+    });
+  }
+
+  async ping(): Promise<void> {
+    await this.api.listSecrets(NAMESPACE, `${JOIN_TOKEN_LABEL}=ping-only-no-such-token`);
+  }
+
+  async close(): Promise<void> {
+    // The API client is the caller's; nothing of ours stays open between calls.
+  }
+
+  // Reads shared by concurrent callers: a GET already in flight answers everyone who asks meanwhile.
+  private read(id: string): Promise<SecretObject | undefined> {
+    let pending = this.reads.get(id);
+    if (pending === undefined) {
+      pending = this.api.getSecret(NAMESPACE, joinTokenSecretName(id)).finally(() => {
+        this.reads.delete(id);
+      });
+      this.reads.set(id, pending);
+    }
+    return pending;
+  }
+
+  private async drain(id: string): Promise<void> {
+    for (;;) {
+      const queue = this.waiting.get(id) ?? [];
+      const batch = queue.splice(0);
+      if (batch.length === 0) {
+        this.waiting.delete(id);
+        return;
+      }
+      try {
+        await this.consumeBatch(id, batch);
+      } catch (error) {
+        for (const waiter of batch) waiter.reject(error);
+      }
+    }
+  }
+
+  private async consumeBatch(id: string, batch: readonly Waiter[]): Promise<void> {
+    for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
+      // After a conflict the read must start after the conflict; a shared read might predate it.
+      const secret =
+        attempt === 0 ? await this.read(id) : await this.api.getSecret(NAMESPACE, joinTokenSecretName(id));
+      if (secret === undefined) {
+        for (const waiter of batch) waiter.resolve({ ok: false, reason: 'not-found' });
+        return;
+      }
+      const original = readRecord(secret);
+      let record = original;
+      const granted: Waiter[] = [];
+      const refused: { waiter: Waiter; result: ConsumeResult }[] = [];
+      for (const waiter of batch) {
+        const spent = spendJoinToken(record, waiter.now);
+        if ('reason' in spent) {
+          refused.push({ waiter, result: { ok: false, reason: spent.reason } });
+        } else {
+          record = spent.record;
+          granted.push(waiter);
+        }
+      }
+      if (record !== original) {
+        try {
+          await this.api.replaceSecret(
+            NAMESPACE,
+            renderJoinTokenSecret(record, secret.metadata.resourceVersion),
+          );
+        } catch (error) {
+          if (error instanceof KubernetesApiError && error.apiStatus === 409) continue;
+          throw error;
+        }
+      }
+      for (const waiter of granted) waiter.resolve({ ok: true, record });
+      for (const { waiter, result } of refused) waiter.resolve(result);
+      return;
+    }
+    throw this.tooContended(id);
+  }
+
+  private tooContended(id: string): K8sOnK8sError {
+    return new K8sOnK8sError(
+      'CONFLICT',
+      `join token ${id} is being changed by too many writers at once; try again`,
+      503,
+    );
+  }
+}

@@ -1,0 +1,82 @@
+// Token buckets per key (a client IP, a join token id): `burst` requests at once, then `perSecond`
+// on average. Time is injected so tests need no sleeping. Memory stays bounded: when there are
+// many keys, full buckets (keys that have been quiet long enough) are forgotten, which changes
+// nothing since a new bucket starts full.
+
+/** A bucket's size and refill rate; perSecond 0 disables the limit. */
+export interface RateLimit {
+  readonly burst: number;
+  readonly perSecond: number;
+}
+
+interface Bucket {
+  tokens: number;
+  at: number;
+}
+
+const MAX_KEYS = 10_000;
+
+/** Keyed token-bucket rate limiter. */
+export class RateLimiter {
+  private readonly buckets = new Map<string, Bucket>();
+
+  constructor(
+    private readonly limit: RateLimit,
+    private readonly nowMs: () => number,
+  ) {}
+
+  /** Whether the limit is switched off. */
+  get disabled(): boolean {
+    return this.limit.perSecond <= 0;
+  }
+
+  /** Milliseconds until `key` may spend one token; 0 when it may now. Spends nothing. */
+  wait(key: string): number {
+    if (this.disabled) return 0;
+    const bucket = this.refill(key);
+    return bucket.tokens >= 1 ? 0 : Math.ceil(((1 - bucket.tokens) / this.limit.perSecond) * 1000);
+  }
+
+  /** Spends one token of `key` if there is one; returns 0, or the milliseconds to wait instead. */
+  take(key: string): number {
+    const wait = this.wait(key);
+    if (wait === 0 && !this.disabled) this.refill(key).tokens -= 1;
+    return wait;
+  }
+
+  /** Spends one token of `key` even if that leaves it in debt (for charging a failure after the fact). */
+  charge(key: string): void {
+    if (this.disabled) return;
+    this.refill(key).tokens -= 1;
+  }
+
+  private refill(key: string): Bucket {
+    const now = this.nowMs();
+    let bucket = this.buckets.get(key);
+    if (bucket === undefined) {
+      if (this.buckets.size >= MAX_KEYS) this.forgetFullBuckets(now);
+      bucket = { tokens: this.limit.burst, at: now };
+      this.buckets.set(key, bucket);
+      return bucket;
+    }
+    const elapsed = Math.max(0, now - bucket.at) / 1000;
+    bucket.tokens = Math.min(this.limit.burst, bucket.tokens + elapsed * this.limit.perSecond);
+    bucket.at = now;
+    return bucket;
+  }
+
+  private forgetFullBuckets(now: number): void {
+    for (const [key, bucket] of this.buckets) {
+      const tokens = bucket.tokens + (Math.max(0, now - bucket.at) / 1000) * this.limit.perSecond;
+      if (tokens >= this.limit.burst) this.buckets.delete(key);
+    }
+    // Everyone is active: drop the oldest half rather than grow without bound.
+    if (this.buckets.size >= MAX_KEYS) {
+      let drop = this.buckets.size / 2;
+      for (const key of this.buckets.keys()) {
+        if (drop-- <= 0) break;
+        this.buckets.delete(key);
+      }
+    }
+  }
+}
