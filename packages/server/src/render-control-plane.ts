@@ -99,7 +99,7 @@ export function renderControlPlane(spec: ControlPlaneSpec, pki: ControlPlanePki)
   return [
     renderSpecConfigMap(spec),
     ...secrets,
-    ...renderServices(spec),
+    ...renderControlPlaneServices(spec),
     ...workloads,
     ...(spec.expose === 'ingress' ? [renderIngress(spec)] : []),
   ];
@@ -207,7 +207,11 @@ function selector(spec: ControlPlaneSpec, component: Component): Record<string, 
   return { [CONTROL_PLANE_LABEL]: spec.name, [COMPONENT_LABEL]: component };
 }
 
-function renderServices(spec: ControlPlaneSpec): V1Service[] {
+/**
+ * The Services alone; `create` applies them first when the infra cluster is to pick the NodePorts,
+ * since the join server's flags and the admin kubeconfig name them.
+ */
+export function renderControlPlaneServices(spec: ControlPlaneSpec): V1Service[] {
   const exposedType = { nodeport: 'NodePort', loadbalancer: 'LoadBalancer', ingress: 'ClusterIP' }[
     spec.expose
   ];

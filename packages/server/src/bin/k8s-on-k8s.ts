@@ -4,11 +4,36 @@
 import { readFile } from 'node:fs/promises';
 import { DEFAULT_KUBERNETES_VERSION, runCli, type Subcommand } from '@k8s-on-k8s/shared';
 import { SERVER_VERSION } from '../version.js';
+import * as controlPlane from '../control-plane-commands.js';
 import { runTokenCommand } from '../token-command.js';
 import { runUserDataCommand } from '../user-data-command.js';
 
 // Subcommands register here, one entry each, in the order `--help` lists them.
 const SUBCOMMANDS: Readonly<Record<string, Subcommand>> = {
+  create: {
+    summary: 'create (or bring up to date) a hosted control plane in a namespace of the infra cluster',
+    run: (argv) => controlPlane.runInProcess(controlPlane.runCreate, argv),
+  },
+  render: {
+    summary: 'print the objects create would apply, as YAML, without touching a cluster',
+    run: (argv) => controlPlane.runInProcess(controlPlane.runRender, argv),
+  },
+  delete: {
+    summary: 'delete every object of a hosted control plane (--keep-data keeps etcd and the PKI)',
+    run: (argv) => controlPlane.runInProcess(controlPlane.runDelete, argv),
+  },
+  status: {
+    summary: "show a control plane's components, certificate expiry and resource requests",
+    run: (argv) => controlPlane.runInProcess(controlPlane.runStatus, argv),
+  },
+  list: {
+    summary: 'list the hosted control planes in a namespace',
+    run: (argv) => controlPlane.runInProcess(controlPlane.runList, argv),
+  },
+  kubeconfig: {
+    summary: "print a hosted control plane's admin kubeconfig",
+    run: (argv) => controlPlane.runInProcess(controlPlane.runKubeconfig, argv),
+  },
   token: {
     summary: 'mint, list and revoke join tokens on a join server (create | list | revoke ID)',
     run: (argv) =>
