@@ -7,10 +7,11 @@ set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 suite=bookworm
 # What a worker needs: systemd as PID 1 and systemctl, D-Bus for systemctl/systemd-run, ip for the
-# node's addresses, CA certificates for HTTPS clients, ps/pgrep for debugging.
-packages=(systemd systemd-sysv dbus iproute2 ca-certificates procps)
+# node's addresses, CA certificates for HTTPS clients, ps/pgrep for debugging, curl for checks
+# of the API through the VIP.
+packages=(systemd systemd-sysv dbus iproute2 ca-certificates procps curl)
 # Bump when the customisation below changes, so cached roots are rebuilt.
-revision=1
+revision=2
 
 hash=$(printf '%s\n' "$suite" "revision=$revision" "${packages[@]}" | sort | sha256sum | cut -c1-12)
 cache="${WORKER_ROOT_CACHE:-$top/.cache/worker-root}"
