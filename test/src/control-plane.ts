@@ -26,6 +26,8 @@ export interface ControlPlaneOptions {
   /** Extra kube-controller-manager flags, appended last. */
   readonly controllerManagerArgs?: readonly string[];
   readonly serviceClusterIpRange?: string;
+  /** Extra IP SANs of the apiserver serving certificate, e.g. the worker VIP 10.199.199.199. */
+  readonly apiserverIpSans?: readonly string[];
   /** How long to wait for /readyz before failing with the process logs. */
   readonly readyTimeoutMs?: number;
 }
@@ -78,7 +80,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
     const [etcdClientPort, etcdPeerPort, apiPort] = await Promise.all([freePort(), freePort(), freePort()]);
     const url = `https://127.0.0.1:${apiPort}`;
     const etcdUrl = `https://127.0.0.1:${etcdClientPort}`;
-    const pki = await generateHarnessPki();
+    const pki = await generateHarnessPki(options.apiserverIpSans ?? []);
     const file = async (fileName: string, text: string): Promise<string> => {
       const path = join(dir, fileName);
       await writeFile(path, text, { mode: 0o600 });
@@ -222,7 +224,7 @@ export async function startControlPlane(options: ControlPlaneOptions = {}): Prom
   }
 }
 
-async function generateHarnessPki() {
+async function generateHarnessPki(extraIpSans: readonly string[]) {
   const [ca, etcdCa, serviceAccount] = await Promise.all([
     createCertificateAuthority('kubernetes-ca'),
     createCertificateAuthority('etcd-ca'),
@@ -233,7 +235,7 @@ async function generateHarnessPki() {
       issueCertificate(ca, {
         commonName: 'kube-apiserver',
         dnsNames: ['localhost', 'kubernetes', 'kubernetes.default', 'kubernetes.default.svc'],
-        ipAddresses: ['127.0.0.1', '10.0.0.1'],
+        ipAddresses: ['127.0.0.1', '10.0.0.1', ...extraIpSans],
         usage: 'server',
       }),
       issueCertificate(ca, {

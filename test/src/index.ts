@@ -12,3 +12,4 @@ export * from './worker-boot-script.js';
 export * from './worker-cgroup.js';
 export * from './worker-host.js';
 export * from './worker-root.js';
+export * from './namespace-exposure.js';
