@@ -141,9 +141,17 @@ export class FileTokenStore implements JoinTokenStore {
   private change<T>(apply: (draft: Records) => { changed: boolean; value: T }): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ apply, resolve: resolve as (value: unknown) => void, reject });
-      this.writing ??= this.drain().finally(() => {
-        this.writing = undefined;
-      });
+      this.kick();
+    });
+  }
+
+  // Starts a drain unless one runs. A change queued after the drain's loop saw an empty queue but
+  // before its promise settled would otherwise wait for a drain that never comes.
+  private kick(): void {
+    if (this.writing !== undefined) return;
+    this.writing = this.drain().finally(() => {
+      this.writing = undefined;
+      if (this.queue.length > 0) this.kick();
     });
   }
 

@@ -34,7 +34,9 @@ export class RateLimiter {
   wait(key: string): number {
     if (this.disabled) return 0;
     const bucket = this.refill(key);
-    return bucket.tokens >= 1 ? 0 : Math.ceil(((1 - bucket.tokens) / this.limit.perSecond) * 1000);
+    // The epsilon absorbs floating-point dust from many small refills.
+    const missing = 1 - bucket.tokens;
+    return missing <= 1e-9 ? 0 : Math.ceil((missing / this.limit.perSecond) * 1000);
   }
 
   /** Spends one token of `key` if there is one; returns 0, or the milliseconds to wait instead. */
