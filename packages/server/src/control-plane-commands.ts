@@ -238,7 +238,7 @@ export async function runCreate(argv: readonly string[], deps: ControlPlaneComma
   });
   if (values.help === true) return help(deps, CREATE_HELP);
   let spec = buildControlPlaneSpec(specInput(positionals, values));
-  const waitMs = parseDuration(values.wait ?? '5m', '--wait');
+  const waitMs = values.wait === '0' ? 0 : parseDuration(values.wait ?? '5m', '--wait');
   const kubeConfig = loadInfraKubeConfig(values.kubeconfig, values.context);
 
   await checkAccess(kubeConfig, spec, deps);
