@@ -145,13 +145,14 @@ export async function startJoinServer(
   const shutdown = (drainTimeoutMs: number): Promise<void> => {
     stopping ??= (async () => {
       accepting = false;
-      logger.info({ drainTimeoutMs }, 'shutting down: finishing in-flight requests');
       const closed = new Promise<void>((resolve) =>
         server.close(() => {
           resolve();
         }),
       );
       server.closeIdleConnections();
+      // Logged once the listener is closed, so whoever reads this line finds the port closed.
+      logger.info({ drainTimeoutMs }, 'shutting down: finishing in-flight requests');
       const timer = setTimeout(() => {
         logger.warn('drain timeout reached; closing the remaining connections');
         server.closeAllConnections();
