@@ -159,6 +159,30 @@ export async function runForwardCommand(argv: readonly string[], deps: ForwardCo
     deps.stdout(FORWARD_HELP);
     return 0;
   }
+  // Subscribed before listening: a SIGTERM during start-up must drain and exit 0, not kill us.
+  const unsubscribers: (() => void)[] = [];
+  const stopSignal = new Promise<NodeJS.Signals>((resolve) => {
+    for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+      unsubscribers.push(
+        deps.onSignal(signal, () => {
+          resolve(signal);
+        }),
+      );
+    }
+  });
+  try {
+    return await serveUntilStopped(config, deps, stopSignal, unsubscribers);
+  } finally {
+    for (const unsubscribe of unsubscribers) unsubscribe();
+  }
+}
+
+async function serveUntilStopped(
+  config: ForwardCommandConfig,
+  deps: ForwardCommandDeps,
+  stopSignal: Promise<NodeJS.Signals>,
+  unsubscribers: (() => void)[],
+): Promise<number> {
   const underSystemd = deps.env.NOTIFY_SOCKET !== undefined && deps.env.NOTIFY_SOCKET !== '';
   let notifyFailed = false;
   const notify = (message: { ready?: boolean; status: string }): void => {
@@ -213,7 +237,6 @@ export async function runForwardCommand(argv: readonly string[], deps: ForwardCo
   const statusTimer = setInterval(updateStatus, STATUS_INTERVAL_MS);
   statusTimer.unref();
 
-  const unsubscribers: (() => void)[] = [];
   if (config.upstreamsFile !== undefined) {
     const path = config.upstreamsFile;
     unsubscribers.push(
@@ -232,16 +255,11 @@ export async function runForwardCommand(argv: readonly string[], deps: ForwardCo
     );
   }
 
-  await new Promise<void>((resolve) => {
-    const stop = (signal: NodeJS.Signals) => () => {
-      deps.stdout(
-        `${signal}: stopped accepting, draining ${forwarder.stats().activeConnections} connections for up to ${formatDuration(config.drainTimeoutMs)}`,
-      );
-      notify({ status: 'draining' });
-      resolve();
-    };
-    unsubscribers.push(deps.onSignal('SIGTERM', stop('SIGTERM')), deps.onSignal('SIGINT', stop('SIGINT')));
-  });
+  const signal = await stopSignal;
+  deps.stdout(
+    `${signal}: stopped accepting, draining ${forwarder.stats().activeConnections} connections for up to ${formatDuration(config.drainTimeoutMs)}`,
+  );
+  notify({ status: 'draining' });
   clearInterval(statusTimer);
   await forwarder.close(config.drainTimeoutMs);
   const left = forwarder.stats().activeConnections;
@@ -254,7 +272,6 @@ export async function runForwardCommand(argv: readonly string[], deps: ForwardCo
       });
     });
   }
-  for (const unsubscribe of unsubscribers) unsubscribe();
   deps.stdout(left === 0 ? 'drained, exiting' : `drain deadline reached, cut ${left} connections, exiting`);
   return 0;
 }

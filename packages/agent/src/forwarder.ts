@@ -247,8 +247,9 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
           timer = setTimeout(resolve, deadlineMs);
         });
         clearTimeout(timer);
+        // Cut with a reset, so a client cannot mistake a cut stream for a complete one.
         for (const connection of connections) {
-          connection.client.destroy();
+          if (!connection.client.destroyed) connection.client.resetAndDestroy();
           connection.upstreamSocket?.destroy();
         }
       }
