@@ -42,7 +42,7 @@ describe('rendered component flags are accepted by the v1.37.2 binaries', async 
   });
   const { pki } = await completeControlPlanePki(spec, {});
   const objects = renderControlPlane(spec, pki);
-  const containers = (objects)
+  const containers = objects
     .filter((o) => o.kind === 'Deployment' || o.kind === 'StatefulSet')
     .flatMap((o) => (o as V1Deployment).spec?.template.spec?.containers ?? []);
 
