@@ -3,10 +3,17 @@
 // files, systemd-notify) comes in through deps so tests can drive it in-process too.
 import { parseArgs } from 'node:util';
 import type { Server } from 'node:http';
-import { K8sOnK8sError, ValidationError, formatDuration, parseDuration } from '@k8s-on-k8s/shared';
+import {
+  K8sOnK8sError,
+  ValidationError,
+  formatDuration,
+  formatHostPort,
+  parseDuration,
+  parseHostPort,
+  type HostPort,
+} from '@k8s-on-k8s/shared';
 import { createForwarder, type ForwarderOptions, type ForwarderStats } from './forwarder.js';
 import { serveForwarderMetrics } from './forwarder-metrics.js';
-import { formatHostPort, parseHostPort, type HostPort } from './host-port.js';
 import type { HealthCheck } from './upstream-health-check.js';
 
 /** What the forward command needs from the process; the bin passes the real ones. */

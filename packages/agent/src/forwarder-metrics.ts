@@ -3,7 +3,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { ForwarderStats } from './forwarder.js';
-import type { HostPort } from './host-port.js';
+import type { HostPort } from '@k8s-on-k8s/shared';
 
 const PREFIX = 'k8s_join_forwarder';
 

@@ -1,7 +1,7 @@
 // The TCP forwarder that replaces `socat TCP-LISTEN:443,fork,...` on every worker: one event loop,
 // several upstreams, health checks, failover, bounded buffering and a draining shutdown.
 import { connect as connectTcp, createServer, type AddressInfo, type Socket } from 'node:net';
-import type { HostPort } from './host-port.js';
+import type { HostPort } from '@k8s-on-k8s/shared';
 import { checkUpstream, type HealthCheck } from './upstream-health-check.js';
 import { createUpstreamPool, type BalanceStrategy, type Upstream } from './upstream-pool.js';
 

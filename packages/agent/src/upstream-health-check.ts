@@ -2,7 +2,7 @@
 // cluster CA. The forwarder schedules them; these functions only answer "is it up right now".
 import { connect as connectTcp, isIP } from 'node:net';
 import { request } from 'node:https';
-import type { HostPort } from './host-port.js';
+import type { HostPort } from '@k8s-on-k8s/shared';
 
 /** How an upstream is probed; `https` needs the CA that signed the apiserver's serving cert. */
 export type HealthCheck = { readonly kind: 'tcp' } | { readonly kind: 'https'; readonly ca: string };

@@ -1,6 +1,6 @@
 // Which upstream gets the next connection: health state (passive and active) and balancing.
 // Pure bookkeeping, no sockets, so the rules are testable without a network.
-import { formatHostPort, type HostPort } from './host-port.js';
+import { formatHostPort, type HostPort } from '@k8s-on-k8s/shared';
 
 /** How new connections are spread over the healthy upstreams. */
 export type BalanceStrategy = 'round-robin' | 'least-connections';

@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
 import { createForwarder, type Forwarder, type ForwarderOptions } from '../src/forwarder.js';
-import type { HostPort } from '../src/host-port.js';
+import type { HostPort } from '@k8s-on-k8s/shared';
 import {
   closed,
   connectClient,
