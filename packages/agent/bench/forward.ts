@@ -14,7 +14,6 @@
 // the bench stops and says so: run `ulimit -n 8192` (or raise LimitNOFILE=) and start it again.
 // The root eslint config exempts `bench/**` from these two rules, but that glob only matches a
 // top-level bench/ directory, not packages/agent/bench/.
-/* eslint-disable no-console, no-process-exit -- a benchmark talks to a person and owns its process */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';

@@ -4,7 +4,6 @@
 // then every leaf at once). Figures, not assertions; read the ratio, the machine is shared.
 //
 // Knobs (environment): BENCH_ROUNDS (default 5; the median round of each is reported).
-/* eslint-disable no-console, no-process-exit -- a benchmark talks to a person and owns its process */
 import { execFile } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
