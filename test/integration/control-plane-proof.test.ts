@@ -1,28 +1,25 @@
 // Proof that a rendered control plane works, not just that it parses: `create` applies it to a
-// real infra apiserver; this test reads back what was stored there (StatefulSet, Deployments,
-// Secrets), lays the pods' Secret volumes out under a temp dir, runs the harness-built etcd,
-// kube-apiserver, kube-controller-manager and kube-scheduler with exactly the rendered args (paths
-// mapped onto the temp dir, ports onto loopback), reaches /readyz with the rendered admin
-// kubeconfig, and applies the hosted-cluster assets to it.
+// real infra apiserver; loadRenderedControlPlane (test/src) reads back what was stored there
+// (StatefulSet, Deployments, Secrets), lays the pods' Secret volumes out under a temp dir and runs
+// the harness-built etcd, kube-apiserver, kube-controller-manager and kube-scheduler with exactly the
+// rendered args (paths mapped onto the temp dir, ports onto loopback); this test reaches /readyz
+// with the rendered admin kubeconfig and applies the hosted-cluster assets to it.
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
-  AppsV1Api,
   CoordinationV1Api,
   CoreV1Api,
   KubeConfig,
   VersionApi,
   type KubernetesObject,
-  type V1PodTemplateSpec,
 } from '@kubernetes/client-node';
 import { parseKubeconfig, resolveKubeconfig } from '@k8s-on-k8s/shared';
 import {
-  CONTROL_PLANE_LABEL,
   applyObjects,
   runCreate,
   runKubeconfig,
@@ -32,12 +29,11 @@ import {
 } from '@k8s-on-k8s/server';
 import { parseAllDocuments } from 'yaml';
 import {
-  ChildProcessGroup,
   freePort,
-  kubeBinary,
+  loadRenderedControlPlane,
   startControlPlane,
   type ControlPlane,
-  type KubeBinary,
+  type RenderedControlPlane,
 } from '../src/index.js';
 
 const NAME = 'proof';
@@ -53,60 +49,6 @@ function captureDeps(cwd: string): ControlPlaneCommandDeps & { out: string[] } {
     now: () => new Date(),
     lookupHost: () => Promise.resolve(['127.0.0.1']),
   };
-}
-
-/** Writes a pod's Secret volumes (plain and projected) where its containers mount them, under root. */
-async function materializeVolumes(
-  root: string,
-  template: V1PodTemplateSpec,
-  secrets: ReadonlyMap<string, Readonly<Record<string, string>>>,
-  claims: ReadonlySet<string>,
-): Promise<void> {
-  const podSpec = template.spec;
-  assert.ok(podSpec);
-  for (const mount of podSpec.containers.flatMap((c) => c.volumeMounts ?? [])) {
-    const dir = join(root, mount.mountPath);
-    await mkdir(dir, { recursive: true });
-    // A StatefulSet's volumeClaimTemplates become empty volumes: an empty directory here.
-    if (claims.has(mount.name)) continue;
-    const volume = podSpec.volumes?.find((v) => v.name === mount.name);
-    assert.ok(volume, `volume ${mount.name}`);
-    const files: [string, string][] = [];
-    if (volume.secret?.secretName !== undefined) {
-      const data = secrets.get(volume.secret.secretName);
-      assert.ok(data, `Secret ${volume.secret.secretName} was applied`);
-      files.push(...Object.entries(data));
-    }
-    for (const source of volume.projected?.sources ?? []) {
-      const name = source.secret?.name ?? '';
-      const data = secrets.get(name);
-      assert.ok(data, `Secret ${name} was applied`);
-      for (const item of source.secret?.items ?? []) {
-        const value = data[item.key];
-        assert.ok(value !== undefined, `Secret ${name} has ${item.key}`);
-        files.push([item.path, value]);
-      }
-    }
-    for (const [path, base64] of files) {
-      await writeFile(join(dir, path), Buffer.from(base64, 'base64'), { mode: 0o600 });
-    }
-  }
-}
-
-/** Maps `--flag=value` args: overrides by flag, absolute paths under root, everything else as rendered. */
-function mapArgs(
-  args: readonly string[],
-  root: string,
-  overrides: Readonly<Record<string, string>>,
-): string[] {
-  return args.map((arg) => {
-    const match = /^(--[a-z0-9-]+)=(.*)$/.exec(arg);
-    assert.ok(match, `rendered arg ${arg} is --flag=value`);
-    const [, flag = '', value = ''] = match;
-    const override = overrides[flag];
-    if (override !== undefined) return `${flag}=${override}`;
-    return value.startsWith('/') ? `${flag}=${join(root, value)}` : arg;
-  });
 }
 
 function etcdRange(
@@ -130,18 +72,12 @@ function etcdRange(
 describe('a rendered control plane runs (harness binaries with the rendered args and Secrets)', () => {
   let infra: ControlPlane;
   let root: string;
-  let group: ChildProcessGroup;
+  let rendered: RenderedControlPlane;
   let hosted: KubeConfig;
-  let apiUrl: string;
-  let etcdUrl: string;
-  const workloads = new Map<string, V1PodTemplateSpec>();
-  const secrets = new Map<string, Record<string, string>>();
-  const claims = new Set<string>();
 
   before(async () => {
     infra = await startControlPlane({ name: 'proof-infra' });
     root = await mkdtemp(join(tmpdir(), 'k8s-on-k8s-proof-'));
-    group = new ChildProcessGroup(root);
     const core = infra.kubeConfig().makeApiClient(CoreV1Api);
     await core.createNamespace({ body: { metadata: { name: NAMESPACE } } });
     const deps = captureDeps(root);
@@ -160,75 +96,42 @@ describe('a rendered control plane runs (harness binaries with the rendered args
       deps,
     );
     assert.equal(code, 0, deps.out.join('\n'));
-
-    const kc = infra.kubeConfig();
-    const apps = kc.makeApiClient(AppsV1Api);
-    const selector = `${CONTROL_PLANE_LABEL}=${NAME}`;
-    for (const d of (await apps.listNamespacedDeployment({ namespace: NAMESPACE, labelSelector: selector }))
-      .items) {
-      workloads.set(d.metadata?.name ?? '', d.spec?.template ?? {});
-    }
-    for (const s of (await apps.listNamespacedStatefulSet({ namespace: NAMESPACE, labelSelector: selector }))
-      .items) {
-      workloads.set(s.metadata?.name ?? '', s.spec?.template ?? {});
-      for (const claim of s.spec?.volumeClaimTemplates ?? []) claims.add(claim.metadata?.name ?? '');
-    }
-    for (const s of (await core.listNamespacedSecret({ namespace: NAMESPACE, labelSelector: selector }))
-      .items) {
-      secrets.set(s.metadata?.name ?? '', s.data ?? {});
-    }
+    // Loopback ports of our choosing rather than the NodePorts, which nothing reserves on this machine.
+    const [apiPort, joinPort] = await Promise.all([freePort(), freePort()]);
+    rendered = await loadRenderedControlPlane({
+      infraKubeConfig: infra.kubeConfig(),
+      name: NAME,
+      namespace: NAMESPACE,
+      apiPort,
+      joinPort,
+    });
   });
 
   after(async () => {
-    await group.stop();
+    await rendered.stop();
     await infra.stop();
     await rm(root, { recursive: true, force: true });
   });
 
-  function start(component: string, binary: KubeBinary, overrides: Record<string, string>): void {
-    const template = workloads.get(`${NAME}-${component}`);
-    assert.ok(template?.spec, `${component} was applied to the infra cluster`);
-    const args = template.spec.containers[0]?.args ?? [];
-    group.start(component, kubeBinary(binary), mapArgs(args, root, overrides));
-  }
-
   it('starts etcd and kube-apiserver from the rendered args; the rendered admin kubeconfig reaches /readyz', async () => {
-    const [client, peer, metrics, api] = await Promise.all([freePort(), freePort(), freePort(), freePort()]);
-    etcdUrl = `https://127.0.0.1:${client}`;
-    apiUrl = `https://127.0.0.1:${api}`;
-    for (const [name, template] of workloads) {
-      if (name.endsWith('-join-server')) continue;
-      await materializeVolumes(root, template, secrets, claims);
-    }
-    const peerUrl = `https://127.0.0.1:${peer}`;
-    start('etcd', 'etcd', {
-      '--listen-client-urls': etcdUrl,
-      '--advertise-client-urls': etcdUrl,
-      '--listen-peer-urls': peerUrl,
-      '--initial-advertise-peer-urls': peerUrl,
-      '--initial-cluster': `${NAME}-etcd-0=${peerUrl}`,
-      '--listen-metrics-urls': `http://127.0.0.1:${metrics}`,
-    });
-    start('apiserver', 'kube-apiserver', {
-      '--secure-port': String(api),
-      '--bind-address': '127.0.0.1',
-      '--etcd-servers': etcdUrl,
-    });
+    const apiUrl = rendered.apiUrl;
+    await rendered.start('etcd');
+    await rendered.start('apiserver');
 
     const deps = captureDeps(root);
     assert.equal(
       await runKubeconfig([NAME, '-n', NAMESPACE, '--kubeconfig', infra.adminKubeconfigPath], deps),
       0,
     );
-    const rendered = deps.out.join('\n');
-    const admin = resolveKubeconfig(parseKubeconfig(rendered));
+    const kubeconfigText = deps.out.join('\n');
+    const admin = resolveKubeconfig(parseKubeconfig(kubeconfigText));
     assert.match(
       admin.server,
       /^https:\/\/127\.0\.0\.1:3\d{4}$/,
       'the kubeconfig names the allocated NodePort',
     );
     // The NodePort is the infra cluster's; here the apiserver listens on a loopback port instead.
-    const kubeconfig = rendered.replace(admin.server, apiUrl);
+    const kubeconfig = kubeconfigText.replace(admin.server, apiUrl);
     hosted = new KubeConfig();
     hosted.loadFromString(kubeconfig);
     const progress: string[] = [];
@@ -243,7 +146,7 @@ describe('a rendered control plane runs (harness binaries with the rendered args
         onProgress: (line) => progress.push(line),
       });
     } catch (error) {
-      throw new Error(`${String(error)}\n${group.logTails()}`);
+      throw new Error(`${String(error)}\n${rendered.group.logTails()}`);
     }
     assert.match(progress.at(-1) ?? '', /readyz: ok after/);
     const version = await hosted.makeApiClient(VersionApi).getCode();
@@ -251,27 +154,14 @@ describe('a rendered control plane runs (harness binaries with the rendered args
   });
 
   it('runs kube-controller-manager and kube-scheduler from the rendered args and kubeconfig Secrets', async () => {
-    const [kcmPort, schedulerPort] = await Promise.all([freePort(), freePort()]);
-    // Their kubeconfigs name the apiserver's in-infra Service; point them at the loopback port.
-    for (const component of ['controller-manager', 'scheduler']) {
-      const perComponent = join(root, component);
-      await mkdir(perComponent, { recursive: true });
-      const template = workloads.get(`${NAME}-${component}`);
-      assert.ok(template);
-      await materializeVolumes(perComponent, template, secrets, claims);
-      const file = join(perComponent, '/etc/kubernetes/kubeconfig/kubeconfig');
-      const text = await readFile(file, 'utf8');
-      assert.ok(text.includes(`https://${NAME}-apiserver.${NAMESPACE}.svc:443`));
-      await writeFile(file, text.replace(`https://${NAME}-apiserver.${NAMESPACE}.svc:443`, apiUrl));
-      const args = template.spec?.containers[0]?.args ?? [];
-      group.start(
-        component,
-        kubeBinary(component === 'scheduler' ? 'kube-scheduler' : 'kube-controller-manager'),
-        mapArgs(args, perComponent, {
-          '--secure-port': String(component === 'scheduler' ? schedulerPort : kcmPort),
-          '--bind-address': '127.0.0.1',
-        }),
+    // Their kubeconfigs name the apiserver's in-infra Service; start() points them at its real URL.
+    for (const component of ['controller-manager', 'scheduler'] as const) {
+      await rendered.start(component);
+      const kubeconfig = await readFile(
+        join(rendered.componentRoot(component), '/etc/kubernetes/kubeconfig/kubeconfig'),
+        'utf8',
       );
+      assert.ok(kubeconfig.includes(`server: ${rendered.apiUrl}`), kubeconfig);
     }
     // The root-ca-cert-publisher (a controller-manager controller, using the rendered CA files)
     // puts kube-root-ca.crt into every namespace; the scheduler takes its leader lease.
@@ -294,7 +184,7 @@ describe('a rendered control plane runs (harness binaries with the rendered args
       };
       if (!(seen.rootCa && seen.schedulerLease && seen.kcmLease)) await sleep(500);
     }
-    assert.deepEqual(seen, { rootCa: true, schedulerLease: true, kcmLease: true }, group.logTails());
+    assert.deepEqual(seen, { rootCa: true, schedulerLease: true, kcmLease: true }, rendered.group.logTails());
   });
 
   it("encrypts the hosted cluster's Secrets at rest with the generated key", async () => {
@@ -303,8 +193,8 @@ describe('a rendered control plane runs (harness binaries with the rendered args
       namespace: 'default',
       body: { metadata: { name: 'at-rest' }, stringData: { password: 'plain-text-marker' } },
     });
-    const pki = join(root, '/etc/kubernetes/pki');
-    const answer = await etcdRange(etcdUrl, '/registry/secrets/default/at-rest', {
+    const pki = join(rendered.componentRoot('apiserver'), '/etc/kubernetes/pki');
+    const answer = await etcdRange(rendered.etcdUrl, '/registry/secrets/default/at-rest', {
       ca: await readFile(join(pki, 'etcd-ca.crt')),
       cert: await readFile(join(pki, 'apiserver-etcd-client.crt')),
       key: await readFile(join(pki, 'apiserver-etcd-client.key')),
@@ -349,7 +239,7 @@ describe('a rendered control plane runs (harness binaries with the rendered args
   });
 
   it('leaves private keys out of the stored workloads', () => {
-    assert.doesNotMatch(JSON.stringify([...workloads.values()]), /PRIVATE KEY/);
-    assert.ok([...secrets.values()].some((data) => data['tls.key'] !== undefined));
+    assert.doesNotMatch(JSON.stringify([...rendered.workloads.values()]), /PRIVATE KEY/);
+    assert.ok([...rendered.secrets.values()].some((data) => data['tls.key'] !== undefined));
   });
 });
