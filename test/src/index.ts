@@ -13,3 +13,4 @@ export * from './worker-cgroup.js';
 export * from './worker-host.js';
 export * from './worker-root.js';
 export * from './namespace-exposure.js';
+export * from './rendered-control-plane.js';
