@@ -14,3 +14,8 @@ export * from './worker-host.js';
 export * from './worker-root.js';
 export * from './namespace-exposure.js';
 export * from './rendered-control-plane.js';
+export * from './kubelet-tls-bootstrap.js';
+export * from './namespace-relay.js';
+export * from './hosted-cluster.js';
+export * from './join-worker.js';
+export * from './node-table.js';
