@@ -1,4 +1,4 @@
-import { JOIN_API_VERSION, renderKubeconfig, type JoinBundle } from '@k8s-on-k8s/shared';
+import { JOIN_API_VERSION, ValidationError, renderKubeconfig, type JoinBundle } from '@k8s-on-k8s/shared';
 import type { JoinTokenTaint } from './join-token-store.js';
 
 // The join bundle (protocol v1) and the KubeletConfiguration inside it, as pure functions of the
@@ -70,19 +70,38 @@ export function renderKubeletConfiguration(
   };
 }
 
+// Rendering YAML costs more than the rest of a join put together, and only the token differs
+// between joins: the document is rendered once per endpoint and CA with a placeholder, and the
+// token (validated to be [a-z0-9.] only, so it needs no YAML quoting) is put in its place.
+const TOKEN_PLACEHOLDER = 'aaaaaa.0000000000000000';
+const BOOTSTRAP_TOKEN = /^[a-z0-9]{6}\.[a-z0-9]{16}$/;
+let template: { key: string; before: string; after: string } | undefined;
+
 /** Renders the kubeconfig the kubelet uses for TLS bootstrapping (--bootstrap-kubeconfig). */
 export function renderBootstrapKubeconfig(spec: {
   readonly apiEndpoint: string;
   readonly caPem: string;
   readonly bootstrapToken: string;
 }): string {
-  return renderKubeconfig({
-    clusterName: 'kubernetes',
-    server: spec.apiEndpoint,
-    caPem: spec.caPem,
-    userName: 'tls-bootstrap-token-user',
-    credentials: { token: spec.bootstrapToken },
-  });
+  if (!BOOTSTRAP_TOKEN.test(spec.bootstrapToken)) {
+    throw new ValidationError(
+      'INVALID_TOKEN_FORMAT',
+      'Expected a bootstrap token of the form [a-z0-9]{6}.[a-z0-9]{16}',
+    );
+  }
+  const key = `${spec.apiEndpoint}\n${spec.caPem}`;
+  if (template?.key !== key) {
+    const text = renderKubeconfig({
+      clusterName: 'kubernetes',
+      server: spec.apiEndpoint,
+      caPem: spec.caPem,
+      userName: 'tls-bootstrap-token-user',
+      credentials: { token: TOKEN_PLACEHOLDER },
+    });
+    const at = text.indexOf(TOKEN_PLACEHOLDER);
+    template = { key, before: text.slice(0, at), after: text.slice(at + TOKEN_PLACEHOLDER.length) };
+  }
+  return template.before + spec.bootstrapToken + template.after;
 }
 
 function rfc3339(date: Date): string {

@@ -169,7 +169,9 @@ export function createJoinServerApp(deps: JoinServerDeps): express.Express {
         seconds,
       );
       if (routePath !== '/healthz' && routePath !== '/readyz' && routePath !== '/metrics') {
-        logger.info(
+        // A successful join already has its audit line ("join accepted"); one line per join is enough.
+        const level = routePath === '/v1/join' && res.statusCode === 200 ? 'debug' : 'info';
+        logger[level](
           {
             method: req.method,
             path: req.path,

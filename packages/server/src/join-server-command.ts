@@ -73,7 +73,9 @@ export async function startJoinServer(
       redact: { paths: [...REDACT_PATHS], censor: '<redacted>' },
       timestamp: pino.stdTimeFunctions.isoTime,
     },
-    options.logDestination ?? pino.destination({ dest: 1, sync: true }),
+    // Asynchronous: under load, lines written while a write is in flight go out together.
+    // shutdown() flushes; a kill -9 may lose the last lines, never the store.
+    options.logDestination ?? pino.destination({ dest: 1, sync: false }),
   );
   const kube = await KubernetesApi.fromKubeconfig(config.kubeconfig);
   let upstreams = config.upstreams;
@@ -162,7 +164,11 @@ export async function startJoinServer(
       await store.close();
       await kube.close();
       logger.info('stopped');
-      logger.flush();
+      await new Promise<void>((resolve) => {
+        logger.flush(() => {
+          resolve();
+        });
+      });
     })();
     return stopping;
   };

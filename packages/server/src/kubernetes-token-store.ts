@@ -17,6 +17,10 @@ import {
 // (https://kubernetes.io/docs/reference/using-api/api-concepts/#resource-versions). Whoever loses
 // re-reads and tries again, so two replicas can never both spend the last use.
 //
+// Reads for verifying a join (`get`) may be up to a second old: the secret's hash never changes,
+// and whether the token is still usable is decided again by `consume` on a fresh read and a CAS
+// (a revocation changes the resourceVersion, so a CAS based on older state fails and re-reads).
+//
 // Within one replica, consumes of the same token are batched: while one compare-and-swap is in
 // flight, later consumers queue, and the next CAS pays for as many of them as there are uses
 // left. Fifty agents presenting one token cost a couple of round trips, not fifty conflicts.
@@ -29,6 +33,8 @@ const NAMESPACE = 'kube-system';
 const RECORD_KEY = 'record.json';
 const MAX_CAS_ATTEMPTS = 50;
 const DEFAULT_RETENTION_MS = 24 * 3_600_000;
+const GET_CACHE_MS = 1000;
+const GET_CACHE_MAX = 10_000;
 
 /** The name of the Secret that stores join token `id`. */
 export function joinTokenSecretName(id: string): string {
@@ -82,6 +88,7 @@ export class KubernetesTokenStore implements JoinTokenStore {
   private readonly api: KubernetesApi;
   private readonly waiting = new Map<string, Waiter[]>();
   private readonly reads = new Map<string, Promise<SecretObject | undefined>>();
+  private readonly recent = new Map<string, { record: JoinTokenRecord; at: number }>();
 
   constructor(private readonly options: KubernetesTokenStoreOptions) {
     this.api = options.api;
@@ -99,8 +106,23 @@ export class KubernetesTokenStore implements JoinTokenStore {
   }
 
   async get(id: string): Promise<JoinTokenRecord | undefined> {
+    const now = this.options.now().getTime();
+    const cached = this.recent.get(id);
+    if (cached !== undefined && now - cached.at >= 0 && now - cached.at < GET_CACHE_MS) return cached.record;
     const secret = await this.read(id);
-    return secret === undefined ? undefined : readRecord(secret);
+    if (secret === undefined) {
+      // Misses are not remembered: a token just created by another replica must work at once.
+      this.recent.delete(id);
+      return undefined;
+    }
+    const record = readRecord(secret);
+    this.remember(id, record);
+    return record;
+  }
+
+  private remember(id: string, record: JoinTokenRecord): void {
+    if (this.recent.size >= GET_CACHE_MAX) this.recent.clear();
+    this.recent.set(id, { record, at: this.options.now().getTime() });
   }
 
   async list(): Promise<readonly JoinTokenRecord[]> {
@@ -135,6 +157,7 @@ export class KubernetesTokenStore implements JoinTokenStore {
           NAMESPACE,
           renderJoinTokenSecret(revoked, secret.metadata.resourceVersion),
         );
+        this.remember(id, revoked);
         return revoked;
       } catch (error) {
         if (!(error instanceof KubernetesApiError && error.apiStatus === 409)) throw error;
@@ -224,6 +247,7 @@ export class KubernetesTokenStore implements JoinTokenStore {
           throw error;
         }
       }
+      this.remember(id, record);
       for (const waiter of granted) waiter.resolve({ ok: true, record });
       for (const { waiter, result } of refused) waiter.resolve(result);
       return;
