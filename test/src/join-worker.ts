@@ -3,7 +3,6 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import type { HostedCluster } from './hosted-cluster.js';
 import { kubeBinary, REPO_ROOT } from './kube-binaries.js';
-import { maskKubeletKernelTunables } from './kubelet-kernel-tunables.js';
 import type { TlsBootstrapResult } from './kubelet-tls-bootstrap.js';
 import type { CommandResult } from './network-namespace.js';
 import { createNetworkPair, type NetworkPair } from './network-pair.js';
@@ -60,18 +59,16 @@ export interface JoinWorker {
  */
 export async function startJoinWorker(options: JoinWorkerOptions): Promise<JoinWorker> {
   const { cluster, index, hostname, mode } = options;
-  const realKubelet = mode === 'kubelet';
   const host = await startWorkerHost({
     name: hostname,
     hostname,
     bindMounts: [
       { source: AGENT_EXECUTABLE, target: '/opt/bin/k8s-join', readOnly: true },
       { source: kubeBinary('kubelet'), target: '/opt/bin/kubelet', readOnly: true },
-      // A kubelet in a worker would otherwise set non-namespaced sysctls of this machine.
-      ...(await maskKubeletKernelTunables(join(options.dir, `sysctl-${hostname}`))),
     ],
-    // containerd's overlayfs snapshotter cannot stack on the worker's overlay root.
-    scratchDirs: realKubelet ? ['/var/lib/containerd'] : [],
+    // containerd's overlayfs snapshotter cannot stack on the worker's overlay root (without it the
+    // worker root's sandbox-image import fails and holds kubelet.service back for a job timeout).
+    scratchDirs: ['/var/lib/containerd'],
   });
   let pair: NetworkPair | undefined;
   try {
