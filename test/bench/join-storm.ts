@@ -17,7 +17,7 @@ import {
 } from '../src/index.js';
 
 const WORKERS = Number(process.env.JOIN_STORM_WORKERS ?? '20');
-// Worker hosts boot one at a time: parallel boots race in the harness's cgroup set-up.
+// Worker hosts boot one at a time (boots in parallel batches were not retried after a harness fix).
 const BOOT_BATCH = 1;
 const MODE: NodeBootstrapMode =
   process.env.K8S_ON_K8S_NODE_BOOTSTRAP === 'kubelet' ? 'kubelet' : 'tls-bootstrap';
