@@ -1,10 +1,13 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { registerExitCleanup } from './exit-cleanup.js';
 
 /** Every child any group started, so a dying test process can still take them down with it. */
 const everyChild = new Set<ChildProcess>();
-process.on('exit', () => {
+// Through registerExitCleanup, so a test process ended by SIGINT/SIGTERM (where 'exit' never fires)
+// kills them too.
+registerExitCleanup(() => {
   for (const child of everyChild) child.kill('SIGKILL');
 });
 
