@@ -13,6 +13,7 @@ export * from './worker-cgroup.js';
 export * from './worker-host.js';
 export * from './worker-root.js';
 export * from './namespace-exposure.js';
+export * from './kubelet-kernel-tunables.js';
 export * from './rendered-control-plane.js';
 export * from './kubelet-tls-bootstrap.js';
 export * from './namespace-relay.js';

@@ -17,6 +17,18 @@ mount -t proc proc "$root/proc"
 # ip netns exec mounted a sysfs for this network namespace on /sys; systemd mounts its cgroup
 # hierarchies below it itself, and sees only its own subtree through the cgroup namespace.
 mount --rbind /sys "$root/sys"
+# systemd mounts the v1 controllers with its built-in pairing (cpu,cpuacct and net_cls,net_prio);
+# where the machine has them on separate hierarchies that mount fails and cpu and cpuacct stay
+# unmounted, which a kubelet refuses ("Cgroup subsystem not mounted: [cpu cpuacct]"). Mount each
+# hierarchy as the machine has it (one line per hierarchy in /proc/self/cgroup); systemd leaves
+# mount points that already exist alone. The cgroup2 line (empty controller list) is skipped.
+mount -t tmpfs -o mode=755,nosuid,nodev,noexec tmpfs "$root/sys/fs/cgroup"
+while IFS=: read -r _ controllers _; do
+  [ -n "$controllers" ] || continue
+  dir=$root/sys/fs/cgroup/$(printf %s "$controllers" | sed 's/^name=//')
+  mkdir -p "$dir"
+  mount -t cgroup -o "nosuid,nodev,noexec,$controllers" cgroup "$dir"
+done < /proc/self/cgroup
 mount -t tmpfs -o mode=755,nosuid,nodev tmpfs "$root/run"
 mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs "$root/tmp"
 mount --rbind /dev "$root/dev"

@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
 import { registerExitCleanup } from './exit-cleanup.js';
+import { maskKubeletKernelTunables } from './kubelet-kernel-tunables.js';
 import {
   assertTestNamespace,
   createNetworkNamespace,
@@ -183,13 +184,17 @@ export async function startWorkerHost(options: WorkerHostOptions): Promise<Worke
         return { source, target };
       }),
     );
-    const binds = [...(options.bindMounts ?? []), ...scratchBinds].flatMap((bind: WorkerBindMount) => {
-      if (!bind.target.startsWith('/'))
-        throw new Error(
-          `Expected bindMounts and scratchDirs targets to be absolute paths, got "${bind.target}"`,
-        );
-      return [bind.source, bind.target, bind.readOnly === true ? 'ro' : 'rw'];
-    });
+    // Always: a kubelet started in any worker would otherwise set these sysctls on the machine.
+    const tunableMasks = await maskKubeletKernelTunables(join(dir, 'sysctl'));
+    const binds = [...tunableMasks, ...(options.bindMounts ?? []), ...scratchBinds].flatMap(
+      (bind: WorkerBindMount) => {
+        if (!bind.target.startsWith('/'))
+          throw new Error(
+            `Expected bindMounts and scratchDirs targets to be absolute paths, got "${bind.target}"`,
+          );
+        return [bind.source, bind.target, bind.readOnly === true ? 'ro' : 'rw'];
+      },
+    );
     // The outer sh moves itself into the worker's cgroups, so that `unshare --cgroup` makes them the
     // namespace's root; --kill-child takes systemd down if unshare is killed (e.g. by ChildProcessGroup).
     const enterCgroupsAndExec = 'while [ "$1" != -- ]; do echo $$ > "$1"; shift; done; shift; exec "$@"';
