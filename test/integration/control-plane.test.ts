@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import {
   AuthenticationV1Api,
   CertificatesV1Api,
@@ -16,27 +15,7 @@ import {
   generateRsaKeyPair,
   renderKubeconfig,
 } from '@k8s-on-k8s/shared';
-import { startControlPlane, httpsGet, type ControlPlane } from '../src/index.js';
-
-/** Polls `check` every 500 ms until it returns a value, failing after `timeoutMs`. */
-async function eventually<T>(
-  what: string,
-  timeoutMs: number,
-  check: () => Promise<T | undefined>,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (error) {
-      lastError = error;
-    }
-    await sleep(500);
-  }
-  throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}`, { cause: lastError });
-}
+import { eventually, startControlPlane, httpsGet, type ControlPlane } from '../src/index.js';
 
 function kubeConfigFor(
   cp: ControlPlane,

@@ -5,7 +5,6 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import {
@@ -19,27 +18,8 @@ import {
   type NetworkNamespace,
   type NetworkPair,
   type WorkerHost,
+  eventually,
 } from '../src/index.js';
-
-/** Polls `check` every 200 ms until it returns a value, failing after `timeoutMs`. */
-async function eventually<T>(
-  what: string,
-  timeoutMs: number,
-  check: () => Promise<T | undefined>,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch (error) {
-      lastError = error;
-    }
-    await sleep(200);
-  }
-  throw new Error(`timed out after ${timeoutMs}ms waiting for ${what}`, { cause: lastError });
-}
 
 function isAlive(pid: number): boolean {
   try {

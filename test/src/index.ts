@@ -20,3 +20,4 @@ export * from './namespace-relay.js';
 export * from './hosted-cluster.js';
 export * from './join-worker.js';
 export * from './node-table.js';
+export * from './eventually.js';
