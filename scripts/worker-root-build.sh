@@ -14,7 +14,7 @@ suite=bookworm
 packages=(systemd systemd-sysv dbus iproute2 ca-certificates procps curl
   containerd runc containernetworking-plugins iptables)
 # Bump when the customisation below changes, so cached roots are rebuilt.
-revision=4
+revision=5
 # The pods' sandbox image, built offline (registry.k8s.io/pause cannot be pulled); see that script.
 pause_image=localhost/k8s-on-k8s/pause:1
 pause_archive=$(PAUSE_IMAGE=$pause_image "$top/scripts/pause-image-build.sh")
@@ -67,6 +67,11 @@ for unit in console-getty.service getty@.service serial-getty@.service getty.tar
   ln -sf /dev/null "$tmp/etc/systemd/system/$unit"
 done
 echo worker > "$tmp/etc/hostname"
+# No DNS: debootstrap copied this machine's resolver, which a worker must never try to reach (test
+# traffic stays in the namespaces a test made). A resolver on the worker's own loopback, where
+# nothing listens, makes lookups (e.g. containerd trying registry.k8s.io for an image that is not
+# there) fail at once instead of timing out.
+echo 'nameserver 127.0.0.1' > "$tmp/etc/resolv.conf"
 # An empty machine-id makes systemd generate a fresh one on every boot, so twenty workers booted
 # from this root do not share one (kubelet and journald key on it); see machine-id(5).
 : > "$tmp/etc/machine-id"

@@ -20,7 +20,7 @@ const WORKERS = Number(process.env.JOIN_STORM_WORKERS ?? '20');
 // Worker hosts boot one at a time (boots in parallel batches were not retried after a harness fix).
 const BOOT_BATCH = 1;
 const MODE: NodeBootstrapMode =
-  process.env.K8S_ON_K8S_NODE_BOOTSTRAP === 'kubelet' ? 'kubelet' : 'tls-bootstrap';
+  process.env.K8S_ON_K8S_NODE_BOOTSTRAP === 'tls-bootstrap' ? 'tls-bootstrap' : 'kubelet';
 
 function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;

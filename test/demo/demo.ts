@@ -27,7 +27,7 @@ import {
 const NAME = 'demo';
 const NAMESPACE = 'team-a';
 const MODE: NodeBootstrapMode =
-  process.env.K8S_ON_K8S_NODE_BOOTSTRAP === 'kubelet' ? 'kubelet' : 'tls-bootstrap';
+  process.env.K8S_ON_K8S_NODE_BOOTSTRAP === 'tls-bootstrap' ? 'tls-bootstrap' : 'kubelet';
 
 const started = Date.now();
 const phases: [string, number][] = [];
@@ -176,7 +176,7 @@ try {
     if (joined.exitCode !== 0) throw new Error(`k8s-join exited ${joined.exitCode}`);
     if (MODE === 'tls-bootstrap') {
       say(
-        "the kubelet needs a container runtime this worker does not run: its TLS bootstrap is done by a process with the agent's bootstrap kubeconfig, through the VIP",
+        "fallback (K8S_ON_K8S_NODE_BOOTSTRAP=tls-bootstrap): the kubelet's TLS bootstrap is done by a process with the agent's bootstrap kubeconfig, through the VIP",
       );
       const result = await worker.tlsBootstrap();
       say(

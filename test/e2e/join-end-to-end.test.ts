@@ -31,16 +31,17 @@ import {
   type HostedCluster,
   type JoinWorker,
   type NodeBootstrapMode,
+  eventually,
 } from '../src/index.js';
 
 const NAME = 'e2e';
 const NAMESPACE = 'hosted-e2e';
 const VIP = '10.199.199.199';
-// The real kubelet needs containerd in the worker root (the kubelet-in-worker work); until it runs
-// here, the Node comes from the kubelet's TLS bootstrap done by a process with the agent's
-// bootstrap kubeconfig. K8S_ON_K8S_NODE_BOOTSTRAP=kubelet runs the real one.
+// The real kubelet (with containerd from the worker root) registers the Node and must make it
+// Ready. K8S_ON_K8S_NODE_BOOTSTRAP=tls-bootstrap selects the fallback for machines where a kubelet
+// cannot run: its TLS bootstrap done by a process with the agent's bootstrap kubeconfig.
 const MODE: NodeBootstrapMode =
-  process.env.K8S_ON_K8S_NODE_BOOTSTRAP === 'kubelet' ? 'kubelet' : 'tls-bootstrap';
+  process.env.K8S_ON_K8S_NODE_BOOTSTRAP === 'tls-bootstrap' ? 'tls-bootstrap' : 'kubelet';
 
 /** Reads a Node until it exists, or gives up at the deadline. */
 async function waitForNode(
@@ -82,7 +83,7 @@ describe(`join end to end: create, token, k8s-join in a namespace, Node register
 
   before(async () => {
     console.log(
-      `# node bootstrap: ${MODE === 'kubelet' ? 'the real kubelet v1.37.2 with containerd' : 'fallback TLS bootstrap with the agent bootstrap kubeconfig (set K8S_ON_K8S_NODE_BOOTSTRAP=kubelet for the real kubelet)'}`,
+      `# node bootstrap: ${MODE === 'kubelet' ? 'the real kubelet v1.37.2 with containerd' : 'fallback TLS bootstrap with the agent bootstrap kubeconfig (K8S_ON_K8S_NODE_BOOTSTRAP=tls-bootstrap)'}`,
     );
     await cleanupStaleTestNamespaces();
     dir = await mkdtemp(join(tmpdir(), 'k8s-on-k8s-e2e-'));
@@ -195,6 +196,15 @@ describe(`join end to end: create, token, k8s-join in a namespace, Node register
       const node = await waitForNode(hosted, 'worker-1', 120_000);
       assert.ok(node, 'Node worker-1 registered');
       console.log(`# k8s-join start → Node registered: ${Date.now() - start} ms`);
+      if (MODE === 'kubelet') {
+        // The real kubelet, with containerd and a CNI config, must also make its Node Ready.
+        await eventually('Node worker-1 to be Ready', 120_000, async () => {
+          const current = await hosted.makeApiClient(CoreV1Api).readNode({ name: 'worker-1' });
+          const ready = current.status?.conditions?.find((c) => c.type === 'Ready');
+          return ready?.status === 'True' ? true : undefined;
+        });
+        console.log(`# k8s-join start → Node Ready: ${Date.now() - start} ms`);
+      }
     },
   );
 
@@ -216,7 +226,8 @@ describe(`join end to end: create, token, k8s-join in a namespace, Node register
 
       const worker = workers[0];
       assert.ok(worker);
-      const pem = await worker.host.readFile('/var/lib/kubelet/pki/kubelet-client-current.pem');
+      // The kubelet's current certificate is an absolute symlink: read it inside the worker.
+      const pem = (await worker.host.exec('cat', ['/var/lib/kubelet/pki/kubelet-client-current.pem'])).stdout;
       const certPem = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/.exec(pem)?.[0];
       assert.ok(certPem !== undefined, 'kubelet-client-current.pem holds a certificate');
       const cert = new X509Certificate(certPem);

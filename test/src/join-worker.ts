@@ -77,7 +77,8 @@ export async function startJoinWorker(options: JoinWorkerOptions): Promise<JoinW
       a: { netns: cluster.cpNetns, address: `198.18.${index}.1` },
       b: { netns: host.netns, address },
     });
-    await execa('ip', ['-n', host.netns, 'route', 'add', `${cluster.host}/32`, 'via', `198.18.${index}.1`]);
+    // A default route, as a real machine has: the kubelet takes the node's InternalIP from it.
+    await execa('ip', ['-n', host.netns, 'route', 'add', 'default', 'via', `198.18.${index}.1`]);
     const wired = pair;
     return {
       host,

@@ -199,7 +199,11 @@ export async function runJoinCommand(argv: readonly string[], deps: JoinCommandD
     directories: ['/etc/systemd/system/kubelet.service.d', '/etc/k8s-join', '/var/lib/k8s-join'],
     units: [FORWARDER_UNIT_NAME, KUBELET_UNIT_NAME],
   });
+  const unitsStarted = Date.now();
   await startUnits(system, unitsChanged || config.force);
+  out(
+    `[units] ${FORWARDER_UNIT_NAME} and ${KUBELET_UNIT_NAME} enabled and started in ${formatDuration(Date.now() - unitsStarted)}`,
+  );
 
   if (config.timeoutMs > 0) {
     const healthy = await pollUntil('the kubelet to be healthy', config.timeoutMs, out, kubeletHealthy);
@@ -213,7 +217,7 @@ export async function runJoinCommand(argv: readonly string[], deps: JoinCommandD
         },
       );
     }
-    out('[kubelet] healthy');
+    out(`[kubelet] healthy after ${formatDuration(Date.now() - unitsStarted)}`);
     if (config.waitForNode) {
       const registered = await pollUntil(`Node ${config.nodeName} to register`, config.timeoutMs, out, () =>
         nodeRegistered(system, config.nodeName),
@@ -228,7 +232,7 @@ export async function runJoinCommand(argv: readonly string[], deps: JoinCommandD
           },
         );
       }
-      out(`[node] ${config.nodeName} registered`);
+      out(`[node] ${config.nodeName} registered after ${formatDuration(Date.now() - unitsStarted)}`);
     }
   }
   out(`joined ${config.nodeName} to ${config.serverUrl.origin} in ${formatDuration(Date.now() - started)}`);

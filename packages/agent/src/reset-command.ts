@@ -49,7 +49,9 @@ export async function runResetCommand(argv: readonly string[], deps: ResetComman
     out(`nothing to reset: no join recorded in ${NODE_PATHS.state}`);
     return 0;
   }
-  for (const unit of state.units) {
+  // Newest first: the kubelet goes before the forwarder, so its API connections close and the
+  // forwarder's drain on SIGTERM has nothing to wait for.
+  for (const unit of [...state.units].reverse()) {
     // A unit that is already gone is what reset wants; only report other failures.
     const result = await system.run('systemctl', ['disable', '--now', unit]);
     out(
