@@ -100,8 +100,31 @@ try {
         ],
         400_000,
       );
-      if (joined.exitCode !== 0)
-        throw new Error(`${worker.hostname}: k8s-join exited ${joined.exitCode}\n${joined.stderr}`);
+      if (joined.exitCode !== 0) {
+        const journal = await worker.host.exec('journalctl', [
+          '-u',
+          'kubelet',
+          '--no-pager',
+          '-n',
+          '25',
+          '-o',
+          'cat',
+        ]);
+        throw new Error(
+          `${worker.hostname}: k8s-join exited ${joined.exitCode}\n${joined.stdout}\n${joined.stderr}\n--- kubelet journal ---\n${journal.stdout}`,
+        );
+      }
+      if (Date.now() - stormStart > 30_000) {
+        // Slower than a cloud node launch: show where the agent spent it.
+        console.log(
+          `${worker.hostname} (slow):\n${joined.stdout
+            .split('\n')
+            .filter((l) => !l.includes('[files]'))
+            .join('\n')}`,
+        );
+        const j = await worker.host.exec('journalctl', ['-o', 'short-monotonic', '--no-pager']);
+        console.log(j.stdout.split('\n').filter((l) => /systemd\[1\]|k8s-join\[/.test(l)).slice(-60).join('\n'));
+      }
       if (MODE === 'tls-bootstrap') await worker.tlsBootstrap(300);
       const deadline = Date.now() + 300_000;
       while (Date.now() < deadline) {

@@ -239,12 +239,21 @@ export async function runJoinCommand(argv: readonly string[], deps: JoinCommandD
   return 0;
 }
 
-/** daemon-reload when units changed, then enable and start both; restarts when asked. */
-async function startUnits(system: NodeSystem, reload: boolean): Promise<void> {
+/**
+ * daemon-reload when files changed, then enable and start both units. Only units that were already
+ * running before this run are restarted to pick up changed files: restarting a unit systemd has just
+ * started races its start-up (a forwarder stopped before it finished starting cost a 90 s stop
+ * timeout in the join storm).
+ */
+async function startUnits(system: NodeSystem, filesChanged: boolean): Promise<void> {
   const units = [FORWARDER_UNIT_NAME, KUBELET_UNIT_NAME];
-  if (reload) await systemctl(system, ['daemon-reload']);
+  const wasActive = await Promise.all(
+    units.map(async (unit) => (await system.run('systemctl', ['is-active', '--quiet', unit])).exitCode === 0),
+  );
+  if (filesChanged) await systemctl(system, ['daemon-reload']);
   await systemctl(system, ['enable', '--now', ...units]);
-  if (reload) await systemctl(system, ['restart', ...units]);
+  const stale = units.filter((_, i) => filesChanged && wasActive[i] === true);
+  if (stale.length > 0) await systemctl(system, ['restart', ...stale]);
 }
 
 /** Runs systemctl; a failure becomes an error with systemctl's own words. */

@@ -117,6 +117,8 @@ ExecStart=${exec.join(' ')}
 ExecReload=kill -HUP $MAINPID
 Restart=always
 RestartSec=2
+# The forwarder drains open connections for up to 30 s on SIGTERM; past that, systemd may kill.
+TimeoutStopSec=40
 LimitNOFILE=65536
 
 [Install]
