@@ -2,6 +2,7 @@
 // join one hosted control plane at once with one multi-use token; prints how long until every Node
 // was registered. The control plane is the same as the end-to-end test's: `k8s-on-k8s create` run
 // for real, components from the stored objects. Figures, never assertions.
+import { readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,6 +27,13 @@ function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
 }
 
+// Every kubelet and every worker's systemd takes inotify instances from one per-user budget of this
+// machine (default 128): twenty workers exhaust it and kubelets fail with "inotify_init: too many
+// open files", as kind's docs warn. Raise it for the run, and put the old value back afterwards.
+const INOTIFY_INSTANCES = '/proc/sys/fs/inotify/max_user_instances';
+const inotifyBefore = readFileSync(INOTIFY_INSTANCES, 'utf8').trim();
+const inotifyWanted = String(Math.max(Number(inotifyBefore), 64 * WORKERS));
+
 let cluster: HostedCluster | undefined;
 const workers: JoinWorker[] = [];
 let dir = '';
@@ -33,12 +41,19 @@ async function cleanUp(): Promise<void> {
   await Promise.all(workers.splice(0).map((w) => w.stop().catch(() => undefined)));
   await cluster?.stop();
   if (dir !== '') await rm(dir, { recursive: true, force: true });
+  writeFileSync(INOTIFY_INSTANCES, inotifyBefore);
 }
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => void cleanUp().then(() => process.exit(130)));
 }
 
 try {
+  if (inotifyWanted !== inotifyBefore) {
+    writeFileSync(INOTIFY_INSTANCES, inotifyWanted);
+    console.log(
+      `fs.inotify.max_user_instances ${inotifyBefore} → ${inotifyWanted} for this run (restored at the end)`,
+    );
+  }
   await cleanupStaleTestNamespaces();
   dir = await mkdtemp(join(tmpdir(), 'k8s-on-k8s-join-storm-'));
   console.log(
@@ -123,7 +138,13 @@ try {
             .join('\n')}`,
         );
         const j = await worker.host.exec('journalctl', ['-o', 'short-monotonic', '--no-pager']);
-        console.log(j.stdout.split('\n').filter((l) => /systemd\[1\]|k8s-join\[/.test(l)).slice(-60).join('\n'));
+        console.log(
+          j.stdout
+            .split('\n')
+            .filter((l) => /systemd\[1\]|k8s-join\[/.test(l))
+            .slice(-60)
+            .join('\n'),
+        );
       }
       if (MODE === 'tls-bootstrap') await worker.tlsBootstrap(300);
       const deadline = Date.now() + 300_000;
