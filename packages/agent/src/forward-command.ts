@@ -1,7 +1,6 @@
 // `k8s-join forward`: flags → validated ForwarderOptions → a running forwarder, with systemd
 // readiness, SIGHUP reload, SIGTERM drain and a metrics endpoint. The process itself (signals,
 // files, systemd-notify) comes in through deps so tests can drive it in-process too.
-import { parseArgs } from 'node:util';
 import type { Server } from 'node:http';
 import {
   K8sOnK8sError,
@@ -9,6 +8,7 @@ import {
   formatDuration,
   formatHostPort,
   parseDuration,
+  parseFlags,
   parseHostPort,
   type HostPort,
 } from '@k8s-on-k8s/shared';
@@ -84,7 +84,7 @@ export async function parseForwardFlags(
   argv: readonly string[],
   readFile: ForwardCommandDeps['readFile'],
 ): Promise<ForwardCommandConfig | 'help'> {
-  const { values } = parseFlags(argv);
+  const { values } = parseForwardArgs(argv);
   if (values.help === true) return 'help';
 
   if (values.listen === undefined) {
@@ -306,49 +306,22 @@ export async function readUpstreamsFile(
   return upstreams;
 }
 
-function parseFlags(argv: readonly string[]) {
-  try {
-    return parseArgs({
-      args: [...argv],
-      strict: true,
-      allowPositionals: false,
-      options: {
-        listen: { type: 'string' },
-        upstream: { type: 'string', multiple: true },
-        'upstreams-file': { type: 'string' },
-        balance: { type: 'string' },
-        'health-check': { type: 'string' },
-        'ca-file': { type: 'string' },
-        'health-interval': { type: 'string' },
-        'connect-timeout': { type: 'string' },
-        'idle-timeout': { type: 'string' },
-        'max-connections': { type: 'string' },
-        metrics: { type: 'string' },
-        'drain-timeout': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (error) {
-    throw invalid(describeParseArgsError(error), { cause: error });
-  }
-}
-
-// node:util parseArgs explains itself in terms of its own API; say it in terms of our flags.
-function describeParseArgsError(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
-  const code = (error as { code?: unknown }).code;
-  const flag = /'(-[^' ]+)/.exec(message)?.[1];
-  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && flag !== undefined) return `Unknown flag ${flag}`;
-  if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && flag !== undefined) {
-    return `Expected ${flag} to have a value`;
-  }
-  if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
-    return `Unexpected argument ${/'([^']*)'/.exec(message)?.[1] ?? ''}: every value follows a flag`.replace(
-      '  ',
-      ' ',
-    );
-  }
-  return message;
+function parseForwardArgs(argv: readonly string[]) {
+  return parseFlags(argv, {
+    listen: { type: 'string' },
+    upstream: { type: 'string', multiple: true },
+    'upstreams-file': { type: 'string' },
+    balance: { type: 'string' },
+    'health-check': { type: 'string' },
+    'ca-file': { type: 'string' },
+    'health-interval': { type: 'string' },
+    'connect-timeout': { type: 'string' },
+    'idle-timeout': { type: 'string' },
+    'max-connections': { type: 'string' },
+    metrics: { type: 'string' },
+    'drain-timeout': { type: 'string' },
+    help: { type: 'boolean', short: 'h' },
+  });
 }
 
 function invalid(message: string, options: { cause?: unknown } = {}): ValidationError {

@@ -1,6 +1,5 @@
 // `k8s-join join` (also plain `k8s-join --token …`): flags → validated JoinConfig → preflight →
 // pinned CA → bundle → files → units → wait. Each step converges, so a second run is a no-op.
-import { parseArgs } from 'node:util';
 import {
   ValidationError,
   K8sOnK8sError,
@@ -10,6 +9,7 @@ import {
   parseJoinToken,
   validateNodeName,
   type JoinBundle,
+  parseFlags,
 } from '@k8s-on-k8s/shared';
 import { discoverServerCa } from './discover-server-ca.js';
 import { requestJoinBundle } from './join-client.js';
@@ -303,36 +303,24 @@ export async function parseJoinFlags(
   argv: readonly string[],
   deps: JoinCommandDeps,
 ): Promise<JoinConfig | 'help'> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      strict: true,
-      allowPositionals: false,
-      options: {
-        server: { type: 'string' },
-        'ca-cert-hash': { type: 'string' },
-        token: { type: 'string' },
-        'token-file': { type: 'string' },
-        'node-name': { type: 'string' },
-        'kubelet-binary': { type: 'string' },
-        'agent-binary': { type: 'string' },
-        'container-runtime-endpoint': { type: 'string' },
-        'ignore-preflight-errors': { type: 'string' },
-        timeout: { type: 'string' },
-        wait: { type: 'boolean' },
-        root: { type: 'string' },
-        'dry-run': { type: 'boolean' },
-        force: { type: 'boolean' },
-        'unsafe-skip-ca-verification': { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (cause) {
-    // parseArgs quotes the offending flag; a token passed as a stray positional is not echoed.
-    const message = (cause as Error).message.replace(/[a-z0-9]{6}\.[a-z0-9]{16,32}/g, '<token>');
-    throw new ValidationError('INVALID_ARGUMENT', message, { cause: undefined });
-  }
+  const { values } = parseFlags(argv, {
+    server: { type: 'string' },
+    'ca-cert-hash': { type: 'string' },
+    token: { type: 'string' },
+    'token-file': { type: 'string' },
+    'node-name': { type: 'string' },
+    'kubelet-binary': { type: 'string' },
+    'agent-binary': { type: 'string' },
+    'container-runtime-endpoint': { type: 'string' },
+    'ignore-preflight-errors': { type: 'string' },
+    timeout: { type: 'string' },
+    wait: { type: 'boolean' },
+    root: { type: 'string' },
+    'dry-run': { type: 'boolean' },
+    force: { type: 'boolean' },
+    'unsafe-skip-ca-verification': { type: 'boolean' },
+    help: { type: 'boolean', short: 'h' },
+  });
   if (values.help === true) return 'help';
 
   if (values.server === undefined)

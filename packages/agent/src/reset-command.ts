@@ -1,8 +1,7 @@
 // `k8s-join reset`: undoes a join using the state file it left: stops and removes both units,
 // takes the VIP off lo, deletes the files join wrote and the credentials the kubelet obtained with
 // them. Anything else on the machine stays.
-import { parseArgs } from 'node:util';
-import { ValidationError } from '@k8s-on-k8s/shared';
+import { parseFlags } from '@k8s-on-k8s/shared';
 import { readJoinState } from './join-state.js';
 import { NODE_PATHS } from './node-paths.js';
 import type { NodeSystem } from './node-system.js';
@@ -27,17 +26,7 @@ export interface ResetCommandDeps {
 
 /** Runs `k8s-join reset`; resolves with the process exit code. */
 export async function runResetCommand(argv: readonly string[], deps: ResetCommandDeps): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      strict: true,
-      allowPositionals: false,
-      options: { root: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
-    }));
-  } catch (cause) {
-    throw new ValidationError('INVALID_ARGUMENT', (cause as Error).message);
-  }
+  const { values } = parseFlags(argv, { root: { type: 'string' }, help: { type: 'boolean', short: 'h' } });
   if (values.help === true) {
     deps.out(RESET_HELP);
     return 0;

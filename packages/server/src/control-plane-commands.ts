@@ -4,7 +4,6 @@
 import { lookup } from 'node:dns/promises';
 import { chmod, rename, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
 import {
   AuthorizationV1Api,
   KubeConfig,
@@ -21,6 +20,7 @@ import {
   ValidationError,
   describeCertificate,
   parseDuration,
+  parseFlags,
   renderKubeconfig,
 } from '@k8s-on-k8s/shared';
 import {
@@ -230,12 +230,16 @@ ${CLUSTER_HELP}
 
 /** `k8s-on-k8s create`. */
 export async function runCreate(argv: readonly string[], deps: ControlPlaneCommandDeps): Promise<number> {
-  const { values, positionals } = parseFlags(argv, {
-    ...SPEC_FLAGS,
-    ...CLUSTER_FLAGS,
-    ...HELP_FLAG,
-    wait: { type: 'string' },
-  });
+  const { values, positionals } = parseFlags(
+    argv,
+    {
+      ...SPEC_FLAGS,
+      ...CLUSTER_FLAGS,
+      ...HELP_FLAG,
+      wait: { type: 'string' },
+    },
+    true,
+  );
   if (values.help === true) return help(deps, CREATE_HELP);
   let spec = buildControlPlaneSpec(specInput(positionals, values));
   const waitMs = values.wait === '0' ? 0 : parseDuration(values.wait ?? '5m', '--wait');
@@ -299,11 +303,15 @@ export async function runCreate(argv: readonly string[], deps: ControlPlaneComma
 
 /** `k8s-on-k8s render`: the same objects as create, as YAML, with no cluster. */
 export async function runRender(argv: readonly string[], deps: ControlPlaneCommandDeps): Promise<number> {
-  const { values, positionals } = parseFlags(argv, {
-    ...SPEC_FLAGS,
-    ...HELP_FLAG,
-    'hosted-assets': { type: 'boolean' },
-  });
+  const { values, positionals } = parseFlags(
+    argv,
+    {
+      ...SPEC_FLAGS,
+      ...HELP_FLAG,
+      'hosted-assets': { type: 'boolean' },
+    },
+    true,
+  );
   if (values.help === true) return help(deps, RENDER_HELP);
   const spec = buildControlPlaneSpec(specInput(positionals, values));
   if (values['hosted-assets'] === true) {
@@ -320,12 +328,16 @@ export async function runRender(argv: readonly string[], deps: ControlPlaneComma
 
 /** `k8s-on-k8s delete`. */
 export async function runDelete(argv: readonly string[], deps: ControlPlaneCommandDeps): Promise<number> {
-  const { values, positionals } = parseFlags(argv, {
-    namespace: SPEC_FLAGS.namespace,
-    ...CLUSTER_FLAGS,
-    ...HELP_FLAG,
-    'keep-data': { type: 'boolean' },
-  });
+  const { values, positionals } = parseFlags(
+    argv,
+    {
+      namespace: SPEC_FLAGS.namespace,
+      ...CLUSTER_FLAGS,
+      ...HELP_FLAG,
+      'keep-data': { type: 'boolean' },
+    },
+    true,
+  );
   if (values.help === true) return help(deps, DELETE_HELP);
   const { name, namespace } = nameAndNamespace(positionals, values.namespace);
   const kubeConfig = loadInfraKubeConfig(values.kubeconfig, values.context);
@@ -352,11 +364,15 @@ export async function runDelete(argv: readonly string[], deps: ControlPlaneComma
 
 /** `k8s-on-k8s status`. */
 export async function runStatus(argv: readonly string[], deps: ControlPlaneCommandDeps): Promise<number> {
-  const { values, positionals } = parseFlags(argv, {
-    namespace: SPEC_FLAGS.namespace,
-    ...CLUSTER_FLAGS,
-    ...HELP_FLAG,
-  });
+  const { values, positionals } = parseFlags(
+    argv,
+    {
+      namespace: SPEC_FLAGS.namespace,
+      ...CLUSTER_FLAGS,
+      ...HELP_FLAG,
+    },
+    true,
+  );
   if (values.help === true) return help(deps, STATUS_HELP);
   const { name, namespace } = nameAndNamespace(positionals, values.namespace);
   const kubeConfig = loadInfraKubeConfig(values.kubeconfig, values.context);
@@ -423,11 +439,15 @@ export async function runStatus(argv: readonly string[], deps: ControlPlaneComma
 
 /** `k8s-on-k8s list`. */
 export async function runList(argv: readonly string[], deps: ControlPlaneCommandDeps): Promise<number> {
-  const { values, positionals } = parseFlags(argv, {
-    namespace: SPEC_FLAGS.namespace,
-    ...CLUSTER_FLAGS,
-    ...HELP_FLAG,
-  });
+  const { values, positionals } = parseFlags(
+    argv,
+    {
+      namespace: SPEC_FLAGS.namespace,
+      ...CLUSTER_FLAGS,
+      ...HELP_FLAG,
+    },
+    true,
+  );
   if (values.help === true) return help(deps, LIST_HELP);
   if (positionals.length > 0) throw invalid(`list takes no NAME, got ${JSON.stringify(positionals[0])}`);
   const namespace = requiredNamespace(values.namespace);
@@ -462,11 +482,15 @@ export async function runList(argv: readonly string[], deps: ControlPlaneCommand
 
 /** `k8s-on-k8s kubeconfig`: the admin kubeconfig, rebuilt from the Secrets. */
 export async function runKubeconfig(argv: readonly string[], deps: ControlPlaneCommandDeps): Promise<number> {
-  const { values, positionals } = parseFlags(argv, {
-    namespace: SPEC_FLAGS.namespace,
-    ...CLUSTER_FLAGS,
-    ...HELP_FLAG,
-  });
+  const { values, positionals } = parseFlags(
+    argv,
+    {
+      namespace: SPEC_FLAGS.namespace,
+      ...CLUSTER_FLAGS,
+      ...HELP_FLAG,
+    },
+    true,
+  );
   if (values.help === true) return help(deps, KUBECONFIG_HELP);
   const { name, namespace } = nameAndNamespace(positionals, values.namespace);
   const kubeConfig = loadInfraKubeConfig(values.kubeconfig, values.context);
@@ -692,18 +716,6 @@ async function writePrivateFile(path: string, text: string): Promise<void> {
   await writeFile(temp, text, { mode: 0o600 });
   await chmod(temp, 0o600);
   await rename(temp, path);
-}
-
-type FlagConfig = Record<string, { type: 'string' | 'boolean'; short?: string }>;
-
-function parseFlags<T extends FlagConfig>(argv: readonly string[], options: T) {
-  try {
-    return parseArgs({ args: [...argv], options, allowPositionals: true, strict: true });
-  } catch (cause) {
-    throw new ValidationError('INVALID_ARGUMENT', cause instanceof Error ? cause.message : String(cause), {
-      cause,
-    });
-  }
 }
 
 function specInput(

@@ -1,6 +1,5 @@
 import { isIP } from 'node:net';
 import { hostname } from 'node:os';
-import { parseArgs } from 'node:util';
 import {
   DEFAULT_API_ENDPOINT,
   DEFAULT_KUBERNETES_VERSION,
@@ -11,6 +10,7 @@ import {
   parseDuration,
   parseHostPort,
   type HostPort,
+  parseFlags,
 } from '@k8s-on-k8s/shared';
 import type { RateLimit } from './rate-limiter.js';
 
@@ -120,38 +120,26 @@ export async function parseJoinServerFlags(
   argv: readonly string[],
   readFile: (path: string) => Promise<string>,
 ): Promise<JoinServerConfig | 'help'> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      strict: true,
-      allowPositionals: false,
-      options: {
-        'tls-cert': { type: 'string' },
-        'tls-key': { type: 'string' },
-        'ca-cert': { type: 'string' },
-        kubeconfig: { type: 'string' },
-        store: { type: 'string' },
-        listen: { type: 'string' },
-        'public-url': { type: 'string' },
-        'api-endpoint': { type: 'string' },
-        upstream: { type: 'string', multiple: true },
-        'cluster-dns': { type: 'string' },
-        'cluster-domain': { type: 'string' },
-        'kubernetes-version': { type: 'string' },
-        'bootstrap-token-ttl': { type: 'string' },
-        'max-token-ttl': { type: 'string' },
-        'rate-limit-per-ip': { type: 'string' },
-        'drain-timeout': { type: 'string' },
-        'log-level': { type: 'string' },
-        help: { type: 'boolean' },
-      },
-    }));
-  } catch (cause) {
-    throw new ValidationError('INVALID_ARGUMENT', cause instanceof Error ? cause.message : String(cause), {
-      cause,
-    });
-  }
+  const { values } = parseFlags(argv, {
+    'tls-cert': { type: 'string' },
+    'tls-key': { type: 'string' },
+    'ca-cert': { type: 'string' },
+    kubeconfig: { type: 'string' },
+    store: { type: 'string' },
+    listen: { type: 'string' },
+    'public-url': { type: 'string' },
+    'api-endpoint': { type: 'string' },
+    upstream: { type: 'string', multiple: true },
+    'cluster-dns': { type: 'string' },
+    'cluster-domain': { type: 'string' },
+    'kubernetes-version': { type: 'string' },
+    'bootstrap-token-ttl': { type: 'string' },
+    'max-token-ttl': { type: 'string' },
+    'rate-limit-per-ip': { type: 'string' },
+    'drain-timeout': { type: 'string' },
+    'log-level': { type: 'string' },
+    help: { type: 'boolean' },
+  });
   if (values.help === true) return 'help';
 
   const certPem = await readRequired(values['tls-cert'], '--tls-cert', 'serving certificate', readFile);

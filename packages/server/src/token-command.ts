@@ -1,7 +1,6 @@
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { ValidationError, type TokenInfo } from '@k8s-on-k8s/shared';
+import { ValidationError, parseFlags, type TokenInfo } from '@k8s-on-k8s/shared';
 import { JoinServerAdminClient, type CreateTokenInput } from './join-server-admin-client.js';
 
 // `k8s-on-k8s token create|list|revoke`: the admin's side of join tokens, talking to a join
@@ -87,31 +86,23 @@ function formatTable(tokens: readonly TokenInfo[]): string {
 
 /** Runs `k8s-on-k8s token ...`; resolves with the exit code. */
 export async function runTokenCommand(argv: readonly string[], deps: TokenCommandDeps): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      strict: true,
-      allowPositionals: true,
-      options: {
-        server: { type: 'string' },
-        kubeconfig: { type: 'string' },
-        'ca-cert': { type: 'string' },
-        output: { type: 'string' },
-        ttl: { type: 'string' },
-        uses: { type: 'string' },
-        'node-name': { type: 'string' },
-        description: { type: 'string' },
-        label: { type: 'string', multiple: true },
-        taint: { type: 'string', multiple: true },
-        help: { type: 'boolean' },
-      },
-    });
-  } catch (cause) {
-    throw new ValidationError('INVALID_ARGUMENT', cause instanceof Error ? cause.message : String(cause), {
-      cause,
-    });
-  }
+  const parsed = parseFlags(
+    argv,
+    {
+      server: { type: 'string' },
+      kubeconfig: { type: 'string' },
+      'ca-cert': { type: 'string' },
+      output: { type: 'string' },
+      ttl: { type: 'string' },
+      uses: { type: 'string' },
+      'node-name': { type: 'string' },
+      description: { type: 'string' },
+      label: { type: 'string', multiple: true },
+      taint: { type: 'string', multiple: true },
+      help: { type: 'boolean' },
+    },
+    true,
+  );
   const { values, positionals } = parsed;
   const [action, ...rest] = positionals;
   if (values.help === true || action === undefined) {

@@ -1,7 +1,12 @@
 // `k8s-on-k8s userdata`: flags → validated UserDataSpec → cloud-config or Ignition on stdout.
 import { createHash } from 'node:crypto';
-import { parseArgs } from 'node:util';
-import { ValidationError, parseCaCertHash, parseJoinToken, validateNodeName } from '@k8s-on-k8s/shared';
+import {
+  ValidationError,
+  parseCaCertHash,
+  parseFlags,
+  parseJoinToken,
+  validateNodeName,
+} from '@k8s-on-k8s/shared';
 import { renderCloudConfig, renderIgnition, type UserDataSpec } from './render-user-data.js';
 
 export const USER_DATA_HELP = `Usage: k8s-on-k8s userdata --format cloud-config|ignition --server URL --ca-cert-hash sha256:HEX
@@ -37,28 +42,18 @@ export async function runUserDataCommand(
   argv: readonly string[],
   deps: UserDataCommandDeps,
 ): Promise<number> {
-  let values;
-  try {
-    ({ values } = parseArgs({
-      args: [...argv],
-      strict: true,
-      allowPositionals: false,
-      options: {
-        format: { type: 'string' },
-        server: { type: 'string' },
-        'ca-cert-hash': { type: 'string' },
-        'token-file': { type: 'string' },
-        'agent-url': { type: 'string' },
-        'agent-sha256': { type: 'string' },
-        'agent-file': { type: 'string' },
-        'node-name': { type: 'string' },
-        'join-arg': { type: 'string', multiple: true },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }));
-  } catch (cause) {
-    throw new ValidationError('INVALID_ARGUMENT', (cause as Error).message);
-  }
+  const { values } = parseFlags(argv, {
+    format: { type: 'string' },
+    server: { type: 'string' },
+    'ca-cert-hash': { type: 'string' },
+    'token-file': { type: 'string' },
+    'agent-url': { type: 'string' },
+    'agent-sha256': { type: 'string' },
+    'agent-file': { type: 'string' },
+    'node-name': { type: 'string' },
+    'join-arg': { type: 'string', multiple: true },
+    help: { type: 'boolean', short: 'h' },
+  });
   if (values.help === true) {
     deps.out(USER_DATA_HELP);
     return 0;

@@ -1,4 +1,6 @@
+import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { isK8sOnK8sError, ValidationError } from './errors.js';
+import { redactSecrets } from './redact.js';
 
 /** One subcommand of a CLI: a line of help and a function from argv to an exit code. */
 export interface Subcommand {
@@ -63,4 +65,39 @@ export async function runCli(program: CliProgram, argv: readonly string[]): Prom
     else if (error instanceof ValidationError) program.err(`hint: run ${program.name} ${name} --help`);
     return subcommand.exitCode?.(error) ?? (error instanceof ValidationError ? 2 : 1);
   }
+}
+
+/** The flag table of a command, as node:util parseArgs takes it. */
+export type FlagOptions = NonNullable<ParseArgsConfig['options']>;
+
+/**
+ * Parses a command's argv strictly (unknown flags and missing values are errors) and turns
+ * parseArgs' own errors into a ValidationError, with any token the person mistyped redacted:
+ * parseArgs quotes the offending argument verbatim.
+ */
+export function parseFlags<O extends FlagOptions>(
+  argv: readonly string[],
+  options: O,
+  allowPositionals = false,
+): ReturnType<typeof parseArgs<{ args: string[]; options: O; strict: true; allowPositionals: boolean }>> {
+  try {
+    return parseArgs({ args: [...argv], options, strict: true, allowPositionals });
+  } catch (cause) {
+    throw new ValidationError('INVALID_ARGUMENT', redactSecrets(describeParseArgsError(cause)));
+  }
+}
+
+// node:util parseArgs explains itself in terms of its own API; say it in terms of our flags.
+function describeParseArgsError(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const code = (error as { code?: unknown }).code;
+  const flag = /'(-[^' ]+)/.exec(message)?.[1];
+  if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && flag !== undefined) return `Unknown flag ${flag}`;
+  if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE' && flag !== undefined) {
+    return `Expected ${flag} to have a value`;
+  }
+  if (code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') {
+    return `Unexpected argument ${/'([^']*)'/.exec(message)?.[1] ?? ''}: every value follows a flag`;
+  }
+  return message;
 }
