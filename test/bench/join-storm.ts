@@ -15,13 +15,14 @@ import {
   type HostedCluster,
   type JoinWorker,
   type NodeBootstrapMode,
+  joinCommandArgs,
+  nodeBootstrapModeFromEnv,
 } from '../src/index.js';
 
 const WORKERS = Number(process.env.JOIN_STORM_WORKERS ?? '20');
 // Worker hosts boot one at a time (boots in parallel batches were not retried after a harness fix).
 const BOOT_BATCH = 1;
-const MODE: NodeBootstrapMode =
-  process.env.K8S_ON_K8S_NODE_BOOTSTRAP === 'tls-bootstrap' ? 'tls-bootstrap' : 'kubelet';
+const MODE: NodeBootstrapMode = nodeBootstrapModeFromEnv();
 
 function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
@@ -101,20 +102,7 @@ try {
   const stormStart = Date.now();
   const perNode = await Promise.all(
     workers.map(async (worker) => {
-      const joined = await worker.agent(
-        [
-          '--token',
-          token,
-          '--server',
-          hosted.joinUrl,
-          '--ca-cert-hash',
-          hosted.caCertHash,
-          ...(MODE === 'kubelet'
-            ? ['--wait', '--timeout', '5m']
-            : ['--ignore-preflight-errors', 'container-runtime', '--timeout', '0s']),
-        ],
-        400_000,
-      );
+      const joined = await worker.agent(joinCommandArgs(hosted, token, MODE, '5m'), 400_000);
       if (joined.exitCode !== 0) {
         const journal = await worker.host.exec('journalctl', [
           '-u',

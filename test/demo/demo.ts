@@ -22,12 +22,13 @@ import {
   type HostedCluster,
   type JoinWorker,
   type NodeBootstrapMode,
+  joinCommandArgs,
+  nodeBootstrapModeFromEnv,
 } from '../src/index.js';
 
 const NAME = 'demo';
 const NAMESPACE = 'team-a';
-const MODE: NodeBootstrapMode =
-  process.env.K8S_ON_K8S_NODE_BOOTSTRAP === 'tls-bootstrap' ? 'tls-bootstrap' : 'kubelet';
+const MODE: NodeBootstrapMode = nodeBootstrapModeFromEnv();
 
 const started = Date.now();
 const phases: [string, number][] = [];
@@ -161,17 +162,7 @@ try {
 
   const joinMs = await phase('k8s-join → Node registered', async () => {
     const start = Date.now();
-    const joined = await worker.agent([
-      '--token',
-      token,
-      '--server',
-      hosted.joinUrl,
-      '--ca-cert-hash',
-      hosted.caCertHash,
-      ...(MODE === 'kubelet'
-        ? ['--wait', '--timeout', '3m']
-        : ['--ignore-preflight-errors', 'container-runtime', '--timeout', '0s']),
-    ]);
+    const joined = await worker.agent(joinCommandArgs(hosted, token, MODE));
     for (const line of `${joined.stdout}\n${joined.stderr}`.trim().split('\n')) say(`  k8s-join: ${line}`);
     if (joined.exitCode !== 0) throw new Error(`k8s-join exited ${joined.exitCode}`);
     if (MODE === 'tls-bootstrap') {

@@ -32,6 +32,8 @@ import {
   type JoinWorker,
   type NodeBootstrapMode,
   eventually,
+  joinCommandArgs,
+  nodeBootstrapModeFromEnv,
 } from '../src/index.js';
 
 const NAME = 'e2e';
@@ -40,8 +42,7 @@ const VIP = '10.199.199.199';
 // The real kubelet (with containerd from the worker root) registers the Node and must make it
 // Ready. K8S_ON_K8S_NODE_BOOTSTRAP=tls-bootstrap selects the fallback for machines where a kubelet
 // cannot run: its TLS bootstrap done by a process with the agent's bootstrap kubeconfig.
-const MODE: NodeBootstrapMode =
-  process.env.K8S_ON_K8S_NODE_BOOTSTRAP === 'tls-bootstrap' ? 'tls-bootstrap' : 'kubelet';
+const MODE: NodeBootstrapMode = nodeBootstrapModeFromEnv();
 
 /** Reads a Node until it exists, or gives up at the deadline. */
 async function waitForNode(
@@ -156,17 +157,7 @@ describe(`join end to end: create, token, k8s-join in a namespace, Node register
       token = created.token;
       assert.equal(created.usesLeft, 1);
       assert.ok(created.joinCommand.includes(cluster.caCertHash), created.joinCommand);
-      joinArgs = (t) => [
-        '--token',
-        t,
-        '--server',
-        cluster.joinUrl,
-        '--ca-cert-hash',
-        cluster.caCertHash,
-        ...(MODE === 'kubelet'
-          ? ['--wait', '--timeout', '3m']
-          : ['--ignore-preflight-errors', 'container-runtime', '--timeout', '0s']),
-      ];
+      joinArgs = (t) => joinCommandArgs(cluster, t, MODE);
 
       const worker = await startJoinWorker({ cluster, index: 1, hostname: 'worker-1', mode: MODE, dir });
       workers.push(worker);

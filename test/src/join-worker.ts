@@ -29,6 +29,34 @@ const TLS_BOOTSTRAP_BIN = join(REPO_ROOT, 'test', 'dist', 'src', 'bin', 'kubelet
  */
 export type NodeBootstrapMode = 'kubelet' | 'tls-bootstrap';
 
+/** The mode K8S_ON_K8S_NODE_BOOTSTRAP selects: the real kubelet unless it says tls-bootstrap. */
+export function nodeBootstrapModeFromEnv(env: NodeJS.ProcessEnv = process.env): NodeBootstrapMode {
+  return env.K8S_ON_K8S_NODE_BOOTSTRAP === 'tls-bootstrap' ? 'tls-bootstrap' : 'kubelet';
+}
+
+/**
+ * The `k8s-join` arguments for a worker of `cluster`: with the real kubelet it waits for the Node;
+ * the fallback has no container runtime, so it skips that preflight check and the kubelet wait.
+ */
+export function joinCommandArgs(
+  cluster: Pick<HostedCluster, 'joinUrl' | 'caCertHash'>,
+  token: string,
+  mode: NodeBootstrapMode,
+  timeout = '3m',
+): string[] {
+  return [
+    '--token',
+    token,
+    '--server',
+    cluster.joinUrl,
+    '--ca-cert-hash',
+    cluster.caCertHash,
+    ...(mode === 'kubelet'
+      ? ['--wait', '--timeout', timeout]
+      : ['--ignore-preflight-errors', 'container-runtime', '--timeout', '0s']),
+  ];
+}
+
 /** What startJoinWorker boots. */
 export interface JoinWorkerOptions {
   readonly cluster: Pick<HostedCluster, 'cpNetns' | 'host'>;
