@@ -364,19 +364,9 @@ export async function runDelete(argv: readonly string[], deps: ControlPlaneComma
 
 /** `k8s-on-k8s status`. */
 export async function runStatus(argv: readonly string[], deps: ControlPlaneCommandDeps): Promise<number> {
-  const { values, positionals } = parseFlags(
-    argv,
-    {
-      namespace: SPEC_FLAGS.namespace,
-      ...CLUSTER_FLAGS,
-      ...HELP_FLAG,
-    },
-    true,
-  );
-  if (values.help === true) return help(deps, STATUS_HELP);
-  const { name, namespace } = nameAndNamespace(positionals, values.namespace);
-  const kubeConfig = loadInfraKubeConfig(values.kubeconfig, values.context);
-  const spec = await readSpec(kubeConfig, namespace, name);
+  const target = await openControlPlane(argv, deps, STATUS_HELP);
+  if (typeof target === 'number') return target;
+  const { name, namespace, kubeConfig, spec } = target;
   deps.stdout(
     `control plane ${name} in ${namespace}: Kubernetes ${spec.kubernetesVersion}, exposed by ${spec.expose}`,
   );
@@ -482,19 +472,9 @@ export async function runList(argv: readonly string[], deps: ControlPlaneCommand
 
 /** `k8s-on-k8s kubeconfig`: the admin kubeconfig, rebuilt from the Secrets. */
 export async function runKubeconfig(argv: readonly string[], deps: ControlPlaneCommandDeps): Promise<number> {
-  const { values, positionals } = parseFlags(
-    argv,
-    {
-      namespace: SPEC_FLAGS.namespace,
-      ...CLUSTER_FLAGS,
-      ...HELP_FLAG,
-    },
-    true,
-  );
-  if (values.help === true) return help(deps, KUBECONFIG_HELP);
-  const { name, namespace } = nameAndNamespace(positionals, values.namespace);
-  const kubeConfig = loadInfraKubeConfig(values.kubeconfig, values.context);
-  const spec = await readSpec(kubeConfig, namespace, name);
+  const target = await openControlPlane(argv, deps, KUBECONFIG_HELP);
+  if (typeof target === 'number') return target;
+  const { name, namespace, kubeConfig, spec } = target;
   const pki = await readExistingPki(kubeConfig, spec);
   if (pki.ca === undefined || pki.admin === undefined) {
     throw new K8sOnK8sError(
@@ -662,6 +642,27 @@ async function allocateNodePorts(kubeConfig: KubeConfig, spec: ControlPlaneSpec)
     await port('apiserver', spec.nodePorts.api),
     await port('join-server', spec.nodePorts.join),
   );
+}
+
+/**
+ * The shared start of the commands that act on one existing control plane (`NAME -n NS` plus the
+ * infra cluster flags): parse, answer --help (its exit code is returned), load the infra
+ * kubeconfig and read the stored spec.
+ */
+async function openControlPlane(
+  argv: readonly string[],
+  deps: ControlPlaneCommandDeps,
+  helpText: string,
+): Promise<number | { name: string; namespace: string; kubeConfig: KubeConfig; spec: ControlPlaneSpec }> {
+  const { values, positionals } = parseFlags(
+    argv,
+    { namespace: SPEC_FLAGS.namespace, ...CLUSTER_FLAGS, ...HELP_FLAG },
+    true,
+  );
+  if (values.help === true) return help(deps, helpText);
+  const { name, namespace } = nameAndNamespace(positionals, values.namespace);
+  const kubeConfig = loadInfraKubeConfig(values.kubeconfig, values.context);
+  return { name, namespace, kubeConfig, spec: await readSpec(kubeConfig, namespace, name) };
 }
 
 async function readSpec(kubeConfig: KubeConfig, namespace: string, name: string): Promise<ControlPlaneSpec> {
