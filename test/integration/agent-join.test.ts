@@ -1,38 +1,13 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { caCertHash, issueCertificate, type CertifiedKeyPair } from '@k8s-on-k8s/shared';
-import {
-  REPO_ROOT,
-  createNetworkNamespace,
-  createNetworkPair,
-  exposeInNamespace,
-  kubeBinary,
-  startControlPlane,
-  startWorkerHost,
-  type ControlPlane,
-  type NamespaceExposure,
-  type NetworkNamespace,
-  type NetworkPair,
-  type WorkerHost,
-} from '../src/index.js';
-import {
-  applyJoinServerRbac,
-  callJoinServer,
-  prepareJoinServerFiles,
-  startInProcessJoinServer,
-  type InProcessJoinServer,
-} from './join-server-fixture.js';
+import { caCertHash, type CertifiedKeyPair } from '@k8s-on-k8s/shared';
+import type { ControlPlane, WorkerHost } from '../src/index.js';
+import { callJoinServer, type InProcessJoinServer } from './join-server-fixture.js';
+import { startJoinTestbed, VIP, type JoinTestbed } from './join-testbed.js';
 
 // The agent, unmodified (the single executable), inside a worker host with systemd as PID 1, joins
 // through a real join server to a real apiserver. Both are exposed inside a control-plane network
 // namespace (the role of the infra cluster's NodePort); the worker reaches them over a veth pair.
-const CP_ADDRESS = '198.18.0.1';
-const WORKER_ADDRESS = '198.18.0.2';
-const VIP = '10.199.199.199';
-const AGENT = join(REPO_ROOT, 'packages', 'agent', 'dist', `k8s-join-linux-${process.arch}`);
 
 interface TokenInfoLike {
   id: string;
@@ -40,17 +15,14 @@ interface TokenInfoLike {
 }
 
 describe('k8s-join in a real systemd worker host', () => {
+  let bed: JoinTestbed;
   let cp: ControlPlane;
-  let cpNetns: NetworkNamespace;
   let worker: WorkerHost;
-  let pair: NetworkPair;
-  let exposures: NamespaceExposure[] = [];
   let server: InProcessJoinServer;
-  let dir: string;
   let admin: CertifiedKeyPair;
   let pin: string;
 
-  const serverUrl = (): string => `https://${CP_ADDRESS}:8443`;
+  const serverUrl = (): string => bed.serverUrl;
   const agent = (args: string[]) => worker.exec('/opt/bin/k8s-join', args, { timeoutMs: 120_000 });
   const mint = async (): Promise<{ token: string; id: string }> => {
     const answer = await callJoinServer(`${server.url}/v1/tokens`, {
@@ -73,71 +45,13 @@ describe('k8s-join in a real systemd worker host', () => {
   const joinRequests = (): number => server.logs.filter((line) => line.includes('/v1/join')).length;
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'agent-join-'));
-    cp = await startControlPlane({
-      name: 'agent-join',
-      controllerManager: true,
-      apiserverIpSans: [VIP, CP_ADDRESS],
-    });
-    await applyJoinServerRbac(cp);
-    const files = await prepareJoinServerFiles(cp, join(dir, 'join-server'));
-    // The join server's certificate must name the address workers use.
-    const serving = await issueCertificate(cp.ca, {
-      commonName: 'k8s-join-server',
-      ipAddresses: ['127.0.0.1', CP_ADDRESS],
-      usage: 'server',
-    });
-    await writeFile(join(files.dir, 'tls.crt'), serving.certPem);
-    await writeFile(join(files.dir, 'tls.key'), serving.keyPem, { mode: 0o600 });
-    const flags = files.baseFlags.map((f, i, all) =>
-      all[i - 1] === '--upstream' ? `${CP_ADDRESS}:6443` : f,
-    );
-    server = await startInProcessJoinServer([
-      ...flags,
-      '--store',
-      `file:${join(dir, 'tokens.json')}`,
-      '--public-url',
-      serverUrl(),
-    ]);
-    admin = await issueCertificate(cp.ca, {
-      commonName: 'test-admin',
-      organizations: ['system:masters'],
-      usage: 'client',
-    });
+    bed = await startJoinTestbed({ name: 'agent-join', hostname: 'worker-1' });
+    ({ cp, server, admin, worker } = bed);
     pin = caCertHash(cp.ca.certPem);
-
-    cpNetns = await createNetworkNamespace();
-    worker = await startWorkerHost({
-      name: 'agent-join-worker',
-      hostname: 'worker-1',
-      bindMounts: [
-        { source: AGENT, target: '/opt/bin/k8s-join', readOnly: true },
-        { source: kubeBinary('kubelet'), target: '/opt/bin/kubelet', readOnly: true },
-      ],
-    });
-    pair = await createNetworkPair({
-      a: { netns: cpNetns, address: CP_ADDRESS },
-      b: { netns: worker.netns, address: WORKER_ADDRESS },
-    });
-    exposures = [
-      await exposeInNamespace({
-        netns: cpNetns,
-        address: CP_ADDRESS,
-        port: 6443,
-        targetPort: Number(new URL(cp.url).port),
-      }),
-      await exposeInNamespace({ netns: cpNetns, address: CP_ADDRESS, port: 8443, targetPort: server.port }),
-    ];
   });
 
   after(async () => {
-    await worker.stop();
-    for (const exposure of exposures) await exposure.stop();
-    await pair.delete();
-    await cpNetns.delete();
-    await server.shutdown(1000);
-    await cp.stop();
-    await rm(dir, { recursive: true, force: true });
+    await bed.stop();
   });
 
   it('refuses a wrong pin with exit 4 and never sends the token', async () => {

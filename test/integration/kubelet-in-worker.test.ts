@@ -1,46 +1,21 @@
 import assert from 'node:assert/strict';
 import { X509Certificate } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, KubernetesObjectApi, type KubernetesObject, type V1Pod } from '@kubernetes/client-node';
-import { caCertHash, issueCertificate, type CertifiedKeyPair } from '@k8s-on-k8s/shared';
+import { caCertHash, type CertifiedKeyPair } from '@k8s-on-k8s/shared';
 import { BOOTSTRAPPERS_GROUP } from '@k8s-on-k8s/server';
-import {
-  KUBELET_KERNEL_TUNABLES,
-  REPO_ROOT,
-  createNetworkNamespace,
-  createNetworkPair,
-  exposeInNamespace,
-  kubeBinary,
-  startControlPlane,
-  startWorkerHost,
-  type ControlPlane,
-  type NamespaceExposure,
-  type NetworkNamespace,
-  type NetworkPair,
-  type WorkerHost,
-} from '../src/index.js';
-import {
-  applyJoinServerRbac,
-  callJoinServer,
-  prepareJoinServerFiles,
-  startInProcessJoinServer,
-  type InProcessJoinServer,
-} from './join-server-fixture.js';
+import { KUBELET_KERNEL_TUNABLES, type ControlPlane, type WorkerHost } from '../src/index.js';
+import { callJoinServer, type InProcessJoinServer } from './join-server-fixture.js';
+import { startJoinTestbed, type JoinTestbed } from './join-testbed.js';
 
 // A real kubelet (v1.37.2) with a real container runtime (the worker root's containerd, runc and
 // CNI plugins, and the offline-built pause image) inside a systemd worker host: the agent joins it
 // through a real join server, TLS bootstrap gets it a node client certificate, its Node turns
 // Ready, and a pod runs on it. Same network set-up as agent-join.test.ts.
-const CP_ADDRESS = '198.18.0.1';
-const WORKER_ADDRESS = '198.18.0.2';
-const VIP = '10.199.199.199';
 const NODE_NAME = 'kubelet-1';
 const PAUSE_IMAGE = 'localhost/k8s-on-k8s/pause:1';
-const AGENT = join(REPO_ROOT, 'packages', 'agent', 'dist', `k8s-join-linux-${process.arch}`);
 const RBAC = 'rbac.authorization.k8s.io';
 
 /** What `create` grants the join server's bootstrap tokens (renderHostedAssets), applied here by hand. */
@@ -69,13 +44,10 @@ function nodeBootstrapBindings(): KubernetesObject[] {
 }
 
 describe('a real kubelet with containerd in a systemd worker host', () => {
+  let bed: JoinTestbed;
   let cp: ControlPlane;
-  let cpNetns: NetworkNamespace;
   let worker: WorkerHost;
-  let pair: NetworkPair;
-  let exposures: NamespaceExposure[] = [];
   let server: InProcessJoinServer;
-  let dir: string;
   let admin: CertifiedKeyPair;
   let core: CoreV1Api;
   let machineTunables: string[];
@@ -108,79 +80,21 @@ describe('a real kubelet with containerd in a systemd worker host', () => {
   };
 
   before(async () => {
-    dir = await mkdtemp(join(tmpdir(), 'kubelet-in-worker-'));
     machineTunables = await readMachineTunables();
-    cp = await startControlPlane({
-      name: 'kubelet-in-worker',
-      controllerManager: true,
-      apiserverIpSans: [VIP, CP_ADDRESS],
-    });
-    core = cp.kubeConfig().makeApiClient(CoreV1Api);
-    await applyJoinServerRbac(cp);
-    const objects = KubernetesObjectApi.makeApiClient(cp.kubeConfig());
-    for (const object of nodeBootstrapBindings()) await objects.create(object);
-
-    const files = await prepareJoinServerFiles(cp, join(dir, 'join-server'));
-    const serving = await issueCertificate(cp.ca, {
-      commonName: 'k8s-join-server',
-      ipAddresses: ['127.0.0.1', CP_ADDRESS],
-      usage: 'server',
-    });
-    await writeFile(join(files.dir, 'tls.crt'), serving.certPem);
-    await writeFile(join(files.dir, 'tls.key'), serving.keyPem, { mode: 0o600 });
-    const flags = files.baseFlags.map((f, i, all) =>
-      all[i - 1] === '--upstream' ? `${CP_ADDRESS}:6443` : f,
-    );
-    server = await startInProcessJoinServer([
-      ...flags,
-      '--store',
-      `file:${join(dir, 'tokens.json')}`,
-      '--public-url',
-      `https://${CP_ADDRESS}:8443`,
-    ]);
-    admin = await issueCertificate(cp.ca, {
-      commonName: 'test-admin',
-      organizations: ['system:masters'],
-      usage: 'client',
-    });
-
-    cpNetns = await createNetworkNamespace();
-    worker = await startWorkerHost({
+    bed = await startJoinTestbed({
       name: 'kubelet-in-worker',
       hostname: NODE_NAME,
-      bindMounts: [
-        { source: AGENT, target: '/opt/bin/k8s-join', readOnly: true },
-        { source: kubeBinary('kubelet'), target: '/opt/bin/kubelet', readOnly: true },
-      ],
-      // containerd's overlayfs snapshotter cannot stack on the worker's overlay root.
-      scratchDirs: ['/var/lib/containerd'],
+      prepareCluster: async (cluster) => {
+        const objects = KubernetesObjectApi.makeApiClient(cluster.kubeConfig());
+        for (const object of nodeBootstrapBindings()) await objects.create(object);
+      },
     });
-    pair = await createNetworkPair({
-      a: { netns: cpNetns, address: CP_ADDRESS },
-      b: { netns: worker.netns, address: WORKER_ADDRESS },
-    });
-    // Like a real machine's: the kubelet takes the node's InternalIP from the default route's interface.
-    const route = await worker.exec('ip', ['route', 'add', 'default', 'via', CP_ADDRESS]);
-    assert.equal(route.exitCode, 0, route.stderr);
-    exposures = [
-      await exposeInNamespace({
-        netns: cpNetns,
-        address: CP_ADDRESS,
-        port: 6443,
-        targetPort: Number(new URL(cp.url).port),
-      }),
-      await exposeInNamespace({ netns: cpNetns, address: CP_ADDRESS, port: 8443, targetPort: server.port }),
-    ];
+    ({ cp, server, admin, worker } = bed);
+    core = cp.kubeConfig().makeApiClient(CoreV1Api);
   });
 
   after(async () => {
-    await worker.stop();
-    for (const exposure of exposures) await exposure.stop();
-    await pair.delete();
-    await cpNetns.delete();
-    await server.shutdown(1000);
-    await cp.stop();
-    await rm(dir, { recursive: true, force: true });
+    await bed.stop();
   });
 
   it('boots containerd with the CRI plugin and the offline pause image', async () => {
@@ -211,7 +125,7 @@ describe('a real kubelet with containerd in a systemd worker host', () => {
       '/opt/bin/k8s-join',
       [
         '--server',
-        `https://${CP_ADDRESS}:8443`,
+        bed.serverUrl,
         '--ca-cert-hash',
         caCertHash(cp.ca.certPem),
         '--token-file',
