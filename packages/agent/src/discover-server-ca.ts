@@ -27,7 +27,7 @@ export async function discoverServerCa(
   if (expectedHash === undefined) {
     const top = hashed[hashed.length - 1];
     if (top === undefined)
-      throw new JoinError('CA_PIN_MISMATCH', `${serverUrl.host} presented no certificate`, 0);
+      throw new JoinError('CA_PIN_MISMATCH', `${serverUrl.host} presented no certificate`);
     return { caPem: top.pem, caCertHash: top.hash };
   }
   const match = hashed.find((c) => c.hash === expectedHash);
@@ -36,7 +36,6 @@ export async function discoverServerCa(
     throw new JoinError(
       'CA_PIN_MISMATCH',
       `the server presented CA with hash ${presented}, expected ${expectedHash}`,
-      0,
       {
         hint: 'check --ca-cert-hash against the one `k8s-on-k8s token create` printed; if they match, something between you and the server is intercepting TLS',
       },
@@ -84,7 +83,6 @@ function unreachable(serverUrl: URL, cause: Error): JoinError {
   return new JoinError(
     'SERVER_UNREACHABLE',
     `cannot reach the join server at ${serverUrl.origin}: ${cause.message}`,
-    0,
     {
       cause,
       hint: 'check --server (host and port), DNS, and that the join server is running and exposed',

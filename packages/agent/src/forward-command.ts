@@ -374,7 +374,6 @@ function listenError(address: HostPort, flag: string, error: unknown): K8sOnK8sE
   return new K8sOnK8sError(
     'PRECONDITION_FAILED',
     `Cannot listen on ${where} (${flag}): ${typeof code === 'string' ? code : String(error)}`,
-    500,
     {
       cause: error,
       hint: typeof code === 'string' ? hints[code] : undefined,

@@ -41,7 +41,6 @@ export async function requestJoinBundle(call: JoinCall): Promise<JoinBundle> {
       throw new JoinError(
         'SERVER_UNREACHABLE',
         `join request to ${call.serverUrl.origin} failed: ${(cause as Error).message}`,
-        0,
         {
           cause,
           hint: 'the server passed the CA pin but the request failed; if the message mentions the certificate, the server name in --server may not be in its certificate',
@@ -56,7 +55,6 @@ export async function requestJoinBundle(call: JoinCall): Promise<JoinBundle> {
       throw new JoinError(
         'SERVER_ERROR',
         `join server answered HTTP ${response.statusCode} with a non-JSON body`,
-        0,
         { cause },
       );
     }
@@ -70,17 +68,17 @@ export async function requestJoinBundle(call: JoinCall): Promise<JoinBundle> {
 function explainRejection(json: unknown, status: number): JoinError {
   let error: JoinError;
   try {
-    error = errorFromBody(parseErrorBody(json), status);
+    error = errorFromBody(parseErrorBody(json));
   } catch {
-    return new JoinError('SERVER_ERROR', `join server answered HTTP ${status}`, status);
+    return new JoinError('SERVER_ERROR', `join server answered HTTP ${status}`);
   }
   if (status === 401) {
-    return new JoinError(error.code, error.message, status, {
+    return new JoinError(error.code, error.message, {
       hint: 'the join token is wrong, expired, used up or revoked; ask an admin for a new one (k8s-on-k8s token create)',
     });
   }
   if (status === 429) {
-    return new JoinError(error.code, error.message, status, {
+    return new JoinError(error.code, error.message, {
       hint: 'too many attempts; wait a minute and retry',
     });
   }

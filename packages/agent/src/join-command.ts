@@ -113,7 +113,6 @@ export async function runJoinCommand(argv: readonly string[], deps: JoinCommandD
       throw new K8sOnK8sError(
         'PRECONDITION_FAILED',
         `this machine is already joined to ${state.server} as ${state.nodeName}`,
-        0,
         { hint: 'run `k8s-join reset` first, or pass --force to join again' },
       );
     }
@@ -211,7 +210,6 @@ export async function runJoinCommand(argv: readonly string[], deps: JoinCommandD
       throw new K8sOnK8sError(
         'TIMEOUT',
         `the kubelet did not become healthy within ${formatDuration(config.timeoutMs)}`,
-        0,
         {
           hint: 'look at `journalctl -u kubelet -u k8s-join-forwarder`; the files and units are in place, so fixing the cause and waiting is enough',
         },
@@ -226,7 +224,6 @@ export async function runJoinCommand(argv: readonly string[], deps: JoinCommandD
         throw new K8sOnK8sError(
           'TIMEOUT',
           `Node ${config.nodeName} did not register within ${formatDuration(config.timeoutMs)}`,
-          0,
           {
             hint: 'look at `journalctl -u kubelet`: TLS bootstrap needs the CSR approved (kubectl get csr)',
           },
@@ -263,7 +260,6 @@ export async function systemctl(system: NodeSystem, args: readonly string[]): Pr
     throw new K8sOnK8sError(
       'PRECONDITION_FAILED',
       `systemctl ${args.join(' ')} failed: ${result.stderr.trim() || `exit ${result.exitCode}`}`,
-      0,
       {
         hint: `look at \`systemctl status ${args[args.length - 1] ?? ''}\` and its journal`,
       },

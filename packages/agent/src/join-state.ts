@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { z } from 'zod';
-import { writeFileAtomic } from './atomic-write.js';
+import { writeFileAtomic } from '@k8s-on-k8s/shared';
 
 /** What a join left on this machine, so `reset` removes exactly that and a re-run can be a no-op. */
 const JoinStateSchema = z.object({

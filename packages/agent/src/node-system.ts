@@ -3,7 +3,7 @@ import { access, readdir, readFile, rm, rmdir, stat } from 'node:fs/promises';
 import { hostname, arch, platform, release } from 'node:os';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { writeFileAtomic } from './atomic-write.js';
+import { writeFileAtomic } from '@k8s-on-k8s/shared';
 
 /** The result of running a command on the worker. */
 export interface CommandResult {

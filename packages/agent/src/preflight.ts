@@ -84,7 +84,6 @@ export function preflightError(problems: readonly PreflightProblem[]): K8sOnK8sE
   return new K8sOnK8sError(
     'PRECONDITION_FAILED',
     `preflight found ${problems.length} problem(s):\n${lines.join('\n')}`,
-    0,
     {
       hint: `fix them, or skip a check with --ignore-preflight-errors=${problems.map((p) => p.check).join(',')}`,
     },

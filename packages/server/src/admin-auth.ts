@@ -60,7 +60,6 @@ export async function authorizeAdmin(
       throw new JoinError(
         'UNAUTHENTICATED',
         `the client certificate CN=${cert.commonName} is not signed by the hosted cluster's CA (${cert.authorizationError ?? 'unverified'})`,
-        401,
         { hint: hintFor(verb) },
       );
     }
@@ -69,7 +68,6 @@ export async function authorizeAdmin(
       throw new JoinError(
         'FORBIDDEN',
         `client certificate user ${describeUser(user)} is not in ${MASTERS}; only ${MASTERS} certificates are admins here, other users need a bearer token allowed to ${verb} ${JOIN_TOKEN_RESOURCE.resource}.${JOIN_TOKEN_RESOURCE.group}`,
-        403,
         { hint: hintFor(verb) },
       );
     }
@@ -80,7 +78,6 @@ export async function authorizeAdmin(
     throw new JoinError(
       'UNAUTHENTICATED',
       'admin requests need a bearer token of the hosted cluster or a client certificate signed by its CA',
-      401,
       { hint: hintFor(verb) },
     );
   }
@@ -88,7 +85,7 @@ export async function authorizeAdmin(
   try {
     user = await api.reviewToken(token);
   } catch (cause) {
-    throw new JoinError('UPSTREAM_ERROR', 'the hosted apiserver could not review the bearer token', 503, {
+    throw new JoinError('UPSTREAM_ERROR', 'the hosted apiserver could not review the bearer token', {
       cause,
     });
   }
@@ -96,7 +93,6 @@ export async function authorizeAdmin(
     throw new JoinError(
       'UNAUTHENTICATED',
       "the bearer token was not accepted by the hosted cluster's TokenReview",
-      401,
       {
         hint: hintFor(verb),
       },
@@ -106,13 +102,12 @@ export async function authorizeAdmin(
   try {
     decision = await api.reviewAccess(user, { ...JOIN_TOKEN_RESOURCE, verb });
   } catch (cause) {
-    throw new JoinError('UPSTREAM_ERROR', 'the hosted apiserver could not review access', 503, { cause });
+    throw new JoinError('UPSTREAM_ERROR', 'the hosted apiserver could not review access', { cause });
   }
   if (!decision.allowed) {
     throw new JoinError(
       'FORBIDDEN',
       `bearer token user ${describeUser(user)} may not ${verb} ${JOIN_TOKEN_RESOURCE.resource}.${JOIN_TOKEN_RESOURCE.group} (SubjectAccessReview: ${decision.reason === '' ? 'no rule allows it' : decision.reason})`,
-      403,
       { hint: hintFor(verb) },
     );
   }

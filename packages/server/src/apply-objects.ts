@@ -137,12 +137,12 @@ export function kubernetesError(what: string, error: unknown): K8sOnK8sError {
               : status === 422 || status === 400
                 ? 'INVALID_REQUEST'
                 : 'UPSTREAM_ERROR';
-    return new K8sOnK8sError(code, `${what}: HTTP ${status}: ${apiMessage(error.body)}`, 502, {
+    return new K8sOnK8sError(code, `${what}: HTTP ${status}: ${apiMessage(error.body)}`, {
       cause: error,
     });
   }
   const message = error instanceof Error ? error.message : String(error);
-  return new K8sOnK8sError('SERVER_UNREACHABLE', `${what}: ${message}`, 502, {
+  return new K8sOnK8sError('SERVER_UNREACHABLE', `${what}: ${message}`, {
     cause: error,
     hint: 'check --kubeconfig and --context, and that the cluster answers',
   });

@@ -350,7 +350,6 @@ export async function runDelete(argv: readonly string[], deps: ControlPlaneComma
     throw new K8sOnK8sError(
       'NOT_FOUND',
       `no objects labelled ${CONTROL_PLANE_LABEL}=${name} in namespace ${namespace}`,
-      404,
       {
         hint: `k8s-on-k8s list -n ${namespace} shows the control planes there`,
       },
@@ -480,7 +479,6 @@ export async function runKubeconfig(argv: readonly string[], deps: ControlPlaneC
     throw new K8sOnK8sError(
       'NOT_FOUND',
       `control plane ${name} in ${namespace} has no CA or admin certificate Secret`,
-      404,
       {
         hint: `run k8s-on-k8s create ${name} -n ${namespace} … again to recreate them`,
       },
@@ -578,7 +576,6 @@ async function checkAccess(
     throw new K8sOnK8sError(
       'FORBIDDEN',
       `not allowed in namespace ${spec.namespace}: ${denied.sort().join(', ')}`,
-      403,
       {
         hint: 'ask the infra cluster admin for a RoleBinding to the `admin` ClusterRole in that namespace',
       },
@@ -632,7 +629,6 @@ async function allocateNodePorts(kubeConfig: KubeConfig, spec: ControlPlaneSpec)
       throw new K8sOnK8sError(
         'SERVER_ERROR',
         `the infra cluster allocated no NodePort for Service ${spec.namespace}/${name}`,
-        502,
       );
     }
     return allocated;
@@ -674,7 +670,7 @@ async function readSpec(kubeConfig: KubeConfig, namespace: string, name: string)
   );
   const spec = configMap === undefined ? undefined : specFromConfigMap(configMap);
   if (spec === undefined) {
-    throw new K8sOnK8sError('NOT_FOUND', `no control plane ${name} in namespace ${namespace}`, 404, {
+    throw new K8sOnK8sError('NOT_FOUND', `no control plane ${name} in namespace ${namespace}`, {
       hint: `k8s-on-k8s list -n ${namespace} shows the control planes there`,
     });
   }

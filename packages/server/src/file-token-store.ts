@@ -1,7 +1,6 @@
-import { randomBytes } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises';
+import { mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { K8sOnK8sError } from '@k8s-on-k8s/shared';
+import { K8sOnK8sError, replaceFileAtomic } from '@k8s-on-k8s/shared';
 import {
   isJoinTokenPrunable,
   parseJoinTokenRecord,
@@ -49,17 +48,17 @@ export async function readTokenFile(path: string): Promise<JoinTokenRecord[]> {
     text = await readFile(path, 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-    throw new K8sOnK8sError('STORE_ERROR', `cannot read the token store ${path}`, 500, { cause: error });
+    throw new K8sOnK8sError('STORE_ERROR', `cannot read the token store ${path}`, { cause: error });
   }
   let document: unknown;
   try {
     document = JSON.parse(text);
   } catch (cause) {
-    throw new K8sOnK8sError('STORE_ERROR', `the token store ${path} is not valid JSON`, 500, { cause });
+    throw new K8sOnK8sError('STORE_ERROR', `the token store ${path} is not valid JSON`, { cause });
   }
   const tokens = (document as { tokens?: unknown } | null)?.tokens;
   if (!Array.isArray(tokens)) {
-    throw new K8sOnK8sError('STORE_ERROR', `the token store ${path} has no "tokens" list`, 500);
+    throw new K8sOnK8sError('STORE_ERROR', `the token store ${path} has no "tokens" list`);
   }
   return tokens.map((token, index) => parseJoinTokenRecord(token, `${path}: tokens[${index}]`));
 }
@@ -92,7 +91,7 @@ export class FileTokenStore implements JoinTokenStore {
   create(record: JoinTokenRecord): Promise<void> {
     return this.change((draft) => {
       if (draft.has(record.id)) {
-        throw new K8sOnK8sError('CONFLICT', `join token ${record.id} already exists`, 409);
+        throw new K8sOnK8sError('CONFLICT', `join token ${record.id} already exists`);
       }
       draft.set(record.id, record);
       return { changed: true, value: undefined };
@@ -182,7 +181,6 @@ export class FileTokenStore implements JoinTokenStore {
           const error = new K8sOnK8sError(
             'STORE_ERROR',
             `cannot write the token store ${this.options.path}`,
-            503,
             { cause },
           );
           for (const { change } of done) change.reject(error);
@@ -195,28 +193,7 @@ export class FileTokenStore implements JoinTokenStore {
   }
 
   private async write(records: readonly JoinTokenRecord[]): Promise<void> {
-    const path = this.options.path;
-    const temp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
     const text = `${JSON.stringify({ apiVersion: FILE_API_VERSION, kind: FILE_KIND, tokens: records }, null, 2)}\n`;
-    const file = await open(temp, 'wx', 0o600);
-    try {
-      await file.writeFile(text, 'utf8');
-      await file.sync();
-    } finally {
-      await file.close();
-    }
-    try {
-      await rename(temp, path);
-    } catch (error) {
-      await unlink(temp).catch(() => undefined);
-      throw error;
-    }
-    // The rename is durable only once the directory entry is on disk.
-    const dir = await open(dirname(path), 'r');
-    try {
-      await dir.sync();
-    } finally {
-      await dir.close();
-    }
+    await replaceFileAtomic(this.options.path, text, 0o600);
   }
 }

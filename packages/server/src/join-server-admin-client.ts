@@ -64,14 +64,12 @@ export class JoinServerAdminClient {
       throw new JoinError(
         'INVALID_KUBECONFIG',
         `${source} has no certificate-authority-data; give --ca-cert`,
-        400,
       );
     }
     if (resolved.token === undefined && resolved.clientCertPem === undefined) {
       throw new JoinError(
         'INVALID_KUBECONFIG',
         `${source}: the current user has neither a token nor a client certificate`,
-        400,
       );
     }
     return new JoinServerAdminClient({
@@ -89,7 +87,7 @@ export class JoinServerAdminClient {
 
   async listTokens(): Promise<TokenInfo[]> {
     const list = (await this.call('GET', '/v1/tokens')) as { items?: unknown };
-    if (!Array.isArray(list.items)) throw new JoinError('SERVER_ERROR', 'the token list has no items', 502);
+    if (!Array.isArray(list.items)) throw new JoinError('SERVER_ERROR', 'the token list has no items');
     return list.items.map(parseTokenInfo);
   }
 
@@ -114,7 +112,7 @@ export class JoinServerAdminClient {
         dispatcher: this.agent,
       });
     } catch (cause) {
-      throw new JoinError('SERVER_UNREACHABLE', `cannot reach the join server at ${this.base}`, 503, {
+      throw new JoinError('SERVER_UNREACHABLE', `cannot reach the join server at ${this.base}`, {
         cause,
         hint: 'Check --server, and that the join server is running and its certificate is signed by the cluster CA.',
       });
@@ -127,13 +125,12 @@ export class JoinServerAdminClient {
       throw new JoinError(
         'SERVER_ERROR',
         `the join server answered ${response.statusCode} with a body that is not JSON`,
-        502,
         {
           cause,
         },
       );
     }
     if (response.statusCode >= 200 && response.statusCode < 300) return value;
-    throw errorFromBody(parseErrorBody(value), response.statusCode);
+    throw errorFromBody(parseErrorBody(value));
   }
 }

@@ -12,6 +12,7 @@ import {
   generateBootstrapToken,
   generateJoinToken,
   hashTokenSecret,
+  httpStatusOf,
   isK8sOnK8sError,
   parseCreateTokenRequest,
   parseDuration,
@@ -93,7 +94,7 @@ const MAX_ID_ATTEMPTS = 5;
 function rejected(): JoinError {
   // One answer for unknown id, wrong secret, expired, revoked and used up: the caller learns
   // nothing about which tokens exist. The audit log tells admins the real reason.
-  return new JoinError('TOKEN_REJECTED', 'the join token was not accepted', 401, {
+  return new JoinError('TOKEN_REJECTED', 'the join token was not accepted', {
     hint: 'Ask an admin for a new token (k8s-on-k8s token create); the join server logs why this one was refused.',
   });
 }
@@ -101,7 +102,7 @@ function rejected(): JoinError {
 function rateLimited(res: Response, waitMs: number, what: string): JoinError {
   const seconds = Math.max(1, Math.ceil(waitMs / 1000));
   res.setHeader('Retry-After', String(seconds));
-  return new JoinError('RATE_LIMITED', `too many ${what}; retry in ${seconds}s`, 429, {
+  return new JoinError('RATE_LIMITED', `too many ${what}; retry in ${seconds}s`, {
     hint: `Wait ${seconds}s before retrying.`,
   });
 }
@@ -326,7 +327,6 @@ export function createJoinServerApp(deps: JoinServerDeps): express.Express {
         throw new JoinError(
           'FORBIDDEN',
           `join token ${token.id} is for another node name, not ${JSON.stringify(request.nodeName)}`,
-          403,
           {
             hint: 'Join with the node name the token was created for (k8s-on-k8s token list shows it).',
           },
@@ -408,15 +408,10 @@ export function createJoinServerApp(deps: JoinServerDeps): express.Express {
         // A 409 is an id collision with an existing bootstrap token: draw another.
         if (error instanceof KubernetesApiError && error.apiStatus === 409 && attempt < MAX_ID_ATTEMPTS)
           continue;
-        throw new JoinError(
-          'UPSTREAM_ERROR',
-          'the hosted apiserver did not accept the bootstrap token',
-          503,
-          {
-            cause: error,
-            hint: 'Retry later; the join token was not used.',
-          },
-        );
+        throw new JoinError('UPSTREAM_ERROR', 'the hosted apiserver did not accept the bootstrap token', {
+          cause: error,
+          hint: 'Retry later; the join token was not used.',
+        });
       }
     }
   }
@@ -443,8 +438,8 @@ export function createJoinServerApp(deps: JoinServerDeps): express.Express {
     try {
       return await authorizeAdmin(credentials, verb, kube);
     } catch (error) {
-      if (isK8sOnK8sError(error) && error.status === 401) failuresPerIp.charge(clientIp(req));
-      if (isK8sOnK8sError(error) && (error.status === 401 || error.status === 403)) {
+      if (isK8sOnK8sError(error) && httpStatusOf(error) === 401) failuresPerIp.charge(clientIp(req));
+      if (isK8sOnK8sError(error) && (httpStatusOf(error) === 401 || httpStatusOf(error) === 403)) {
         audit.warn(
           { ip: clientIp(req), verb, code: error.code, reason: error.message },
           'admin request refused',
@@ -536,7 +531,7 @@ export function createJoinServerApp(deps: JoinServerDeps): express.Express {
       }
       const record = await store.revoke(id);
       if (record === undefined) {
-        throw new JoinError('TOKEN_NOT_FOUND', `no join token ${id}`, 404, {
+        throw new JoinError('TOKEN_NOT_FOUND', `no join token ${id}`, {
           hint: 'k8s-on-k8s token list shows the tokens there are.',
         });
       }
@@ -549,12 +544,13 @@ export function createJoinServerApp(deps: JoinServerDeps): express.Express {
   // --- Errors -------------------------------------------------------------------------------------
 
   app.use((req, _res, next) => {
-    next(new K8sOnK8sError('NOT_FOUND', `no route ${req.method} ${req.path}`, 404));
+    next(new K8sOnK8sError('NOT_FOUND', `no route ${req.method} ${req.path}`));
   });
 
   app.use((error: unknown, req: Request, res: Response, next: NextFunction) => {
     const err = toK8sOnK8sError(error);
-    if (err.status >= 500) {
+    const status = error instanceof KubernetesApiError ? 502 : httpStatusOf(err);
+    if (status >= 500) {
       logger.error(
         { method: req.method, path: req.path, code: err.code, err: describeError(error) },
         'request failed',
@@ -565,7 +561,7 @@ export function createJoinServerApp(deps: JoinServerDeps): express.Express {
       next(error);
       return;
     }
-    res.status(err.status).json(errorBody(err));
+    res.status(status).json(errorBody(err));
   });
 
   return app;
@@ -577,7 +573,7 @@ function toK8sOnK8sError(error: unknown): K8sOnK8sError {
   if (isK8sOnK8sError(error)) return error;
   const type = (error as { type?: unknown } | null)?.type;
   if (type === 'entity.too.large') {
-    return new K8sOnK8sError('BODY_TOO_LARGE', `request bodies are limited to ${MAX_BODY_BYTES} bytes`, 413);
+    return new K8sOnK8sError('BODY_TOO_LARGE', `request bodies are limited to ${MAX_BODY_BYTES} bytes`);
   }
   if (type === 'entity.parse.failed') {
     return new ValidationError('INVALID_REQUEST', 'the request body is not valid JSON');
@@ -585,7 +581,7 @@ function toK8sOnK8sError(error: unknown): K8sOnK8sError {
   if (type === 'encoding.unsupported' || type === 'charset.unsupported') {
     return new ValidationError('INVALID_REQUEST', 'the request body must be UTF-8 JSON');
   }
-  return new K8sOnK8sError('SERVER_ERROR', 'internal error', 500, { cause: error });
+  return new K8sOnK8sError('SERVER_ERROR', 'internal error', { cause: error });
 }
 
 /** A loggable description of an error and its causes; messages are secret-free by construction. */

@@ -109,7 +109,6 @@ export async function startJoinServer(
     throw new K8sOnK8sError(
       'INVALID_ARGUMENT',
       `cannot listen on --listen ${formatHostPort(config.listen)}`,
-      400,
       { cause },
     );
   }

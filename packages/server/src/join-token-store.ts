@@ -152,7 +152,7 @@ const FIELD_CHECKS: readonly (readonly [string, (value: unknown) => boolean])[] 
 /** Validates a record read back from a store; `source` names the file or object in the error. */
 export function parseJoinTokenRecord(value: unknown, source: string): JoinTokenRecord {
   const fail = (what: string): never => {
-    throw new K8sOnK8sError('STORE_ERROR', `${source}: invalid join token record: ${what}`, 500);
+    throw new K8sOnK8sError('STORE_ERROR', `${source}: invalid join token record: ${what}`);
   };
   if (!isRecordObject(value)) return fail('expected an object');
   for (const [field, check] of FIELD_CHECKS) {

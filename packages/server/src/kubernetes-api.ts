@@ -50,7 +50,7 @@ export class KubernetesApiError extends K8sOnK8sError {
     readonly reason: string,
     message: string,
   ) {
-    super(apiStatus === 409 ? 'CONFLICT' : apiStatus === 404 ? 'NOT_FOUND' : 'UPSTREAM_ERROR', message, 502);
+    super(apiStatus === 409 ? 'CONFLICT' : apiStatus === 404 ? 'NOT_FOUND' : 'UPSTREAM_ERROR', message);
     this.name = 'KubernetesApiError';
   }
 }
@@ -97,7 +97,6 @@ export class KubernetesApi {
         path === undefined
           ? 'cannot load the in-cluster config; give --kubeconfig when not running in a pod'
           : `cannot load the kubeconfig ${JSON.stringify(path)}`,
-        400,
         { cause },
       );
     }
@@ -145,7 +144,7 @@ export class KubernetesApi {
         body: body === undefined ? null : JSON.stringify(body),
       });
     } catch (cause) {
-      throw new K8sOnK8sError('UPSTREAM_ERROR', `cannot reach the apiserver for ${method} ${path}`, 502, {
+      throw new K8sOnK8sError('UPSTREAM_ERROR', `cannot reach the apiserver for ${method} ${path}`, {
         cause,
       });
     }

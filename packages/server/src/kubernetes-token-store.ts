@@ -60,12 +60,12 @@ export function renderJoinTokenSecret(record: JoinTokenRecord, resourceVersion?:
 function readRecord(secret: SecretObject): JoinTokenRecord {
   const source = `Secret ${NAMESPACE}/${secret.metadata.name}`;
   const data = secret.data?.[RECORD_KEY];
-  if (data === undefined) throw new K8sOnK8sError('STORE_ERROR', `${source} has no ${RECORD_KEY}`, 500);
+  if (data === undefined) throw new K8sOnK8sError('STORE_ERROR', `${source} has no ${RECORD_KEY}`);
   let value: unknown;
   try {
     value = JSON.parse(Buffer.from(data, 'base64').toString('utf8'));
   } catch (cause) {
-    throw new K8sOnK8sError('STORE_ERROR', `${source}: ${RECORD_KEY} is not JSON`, 500, { cause });
+    throw new K8sOnK8sError('STORE_ERROR', `${source}: ${RECORD_KEY} is not JSON`, { cause });
   }
   return parseJoinTokenRecord(value, source);
 }
@@ -99,7 +99,7 @@ export class KubernetesTokenStore implements JoinTokenStore {
       await this.api.createSecret(NAMESPACE, renderJoinTokenSecret(record));
     } catch (error) {
       if (error instanceof KubernetesApiError && error.apiStatus === 409) {
-        throw new K8sOnK8sError('CONFLICT', `join token ${record.id} already exists`, 409, { cause: error });
+        throw new K8sOnK8sError('CONFLICT', `join token ${record.id} already exists`, { cause: error });
       }
       throw error;
     }
@@ -256,10 +256,10 @@ export class KubernetesTokenStore implements JoinTokenStore {
   }
 
   private tooContended(id: string): K8sOnK8sError {
+    // STORE_ERROR (503), not CONFLICT (409): the caller did nothing wrong and should retry.
     return new K8sOnK8sError(
-      'CONFLICT',
+      'STORE_ERROR',
       `join token ${id} is being changed by too many writers at once; try again`,
-      503,
     );
   }
 }

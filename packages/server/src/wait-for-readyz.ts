@@ -45,7 +45,6 @@ export async function waitForReadyz(options: WaitForReadyzOptions): Promise<void
       throw new K8sOnK8sError(
         'TIMEOUT',
         `${options.url}/readyz did not answer ok within ${formatSeconds(options.timeoutMs)} (last: ${last})`,
-        504,
         { hint: 'check the control plane pods in the infra namespace (k8s-on-k8s status NAME -n NS)' },
       );
     }

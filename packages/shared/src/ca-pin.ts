@@ -42,7 +42,6 @@ export function verifyCaPin(pem: string, expectedHash: string): void {
     throw new JoinError(
       'CA_PIN_MISMATCH',
       `the server presented CA with hash ${actual}, expected ${expected}`,
-      400,
       {
         hint: 'Check --ca-cert-hash and --server; if both are right, something between you and the join server is presenting another CA, and no token was sent.',
       },

@@ -1,5 +1,7 @@
-// Errors with a stable code a program can switch on, an HTTP status for the server, and a hint a
-// person can act on (../shared/STYLE.md §5). Messages never contain secrets.
+// Errors with a stable code a program can switch on and a hint a person can act on. The HTTP
+// status is not the error's business: the join server's edge maps codes to statuses
+// (httpStatusOf in protocol.ts). Messages never contain secrets.
+import { redactSecrets } from './redact.js';
 
 /** Every code the project's programs may report. Stable: scripts and tests match on them. */
 export const ERROR_CODES = [
@@ -40,25 +42,23 @@ export interface K8sOnK8sErrorOptions {
   hint?: string;
 }
 
-/** The one error class of the project: a stable code, a message, an HTTP status, a kept cause. */
+/** The one error class of the project: a stable code, a message, a hint, a kept cause. */
 export class K8sOnK8sError extends Error {
   readonly code: ErrorCode;
-  readonly status: number;
   readonly hint: string | undefined;
 
-  constructor(code: ErrorCode, message: string, status = 400, options: K8sOnK8sErrorOptions = {}) {
+  constructor(code: ErrorCode, message: string, options: K8sOnK8sErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = 'K8sOnK8sError';
     this.code = code;
-    this.status = status;
     this.hint = options.hint;
   }
 }
 
 /** Errors of the join protocol: what the join server answers and what the agent reports. */
 export class JoinError extends K8sOnK8sError {
-  constructor(code: ErrorCode, message: string, status = 400, options: K8sOnK8sErrorOptions = {}) {
-    super(code, message, status, options);
+  constructor(code: ErrorCode, message: string, options: K8sOnK8sErrorOptions = {}) {
+    super(code, message, options);
     this.name = 'JoinError';
   }
 }
@@ -66,7 +66,7 @@ export class JoinError extends K8sOnK8sError {
 /** Bad input from a command line, a file or a request body, named by field and value. */
 export class ValidationError extends K8sOnK8sError {
   constructor(code: ErrorCode, message: string, options: K8sOnK8sErrorOptions = {}) {
-    super(code, message, 400, options);
+    super(code, message, options);
     this.name = 'ValidationError';
   }
 }
@@ -74,4 +74,23 @@ export class ValidationError extends K8sOnK8sError {
 /** Narrows an unknown thrown value to the project's error type. */
 export function isK8sOnK8sError(value: unknown): value is K8sOnK8sError {
   return value instanceof K8sOnK8sError;
+}
+
+/**
+ * A one-line description of an error and its causes, for logs and for messages to people; known
+ * errors show their code. Messages are secret-free by construction, and redacted once more here.
+ */
+export function describeError(error: unknown): string {
+  const parts: string[] = [];
+  let current: unknown = error;
+  for (let depth = 0; current !== undefined && depth < 5; depth++) {
+    if (current instanceof Error) {
+      parts.push(isK8sOnK8sError(current) ? `${current.code}: ${current.message}` : current.message);
+      current = current.cause;
+    } else {
+      parts.push(typeof current === 'string' ? current : `a thrown ${typeof current}`);
+      current = undefined;
+    }
+  }
+  return redactSecrets(parts.join(' <- '));
 }

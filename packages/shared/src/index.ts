@@ -11,3 +11,5 @@ export * from './host-port.js';
 export * from './protocol.js';
 export * from './redact.js';
 export * from './cli.js';
+export * from './dns-names.js';
+export * from './atomic-file.js';

@@ -1,11 +1,11 @@
+import { DNS_LABEL_MAX_LENGTH, DNS_SUBDOMAIN_MAX_LENGTH, isDns1123Label } from './dns-names.js';
 import { ValidationError } from './errors.js';
 
 // Node names become object names, certificate subjects (system:node:<name>) and file names on
 // the worker, so they must be DNS-1123 subdomains, the rule the apiserver applies to Node names.
 
-const MAX_LENGTH = 253;
-const MAX_LABEL_LENGTH = 63;
-const LABEL = /^[a-z0-9](?:[a-z0-9-]*[a-z0-9])?$/;
+const MAX_LENGTH = DNS_SUBDOMAIN_MAX_LENGTH;
+const MAX_LABEL_LENGTH = DNS_LABEL_MAX_LENGTH;
 
 function reject(name: string, rule: string): never {
   throw new ValidationError(
@@ -15,7 +15,7 @@ function reject(name: string, rule: string): never {
   );
 }
 
-/** Returns the name if it is a valid Kubernetes Node name (DNS-1123 subdomain), else throws. */
+/** Returns the name if it is a valid Kubernetes Node name (DNS-1123 subdomain), else throws naming the rule it breaks. */
 export function validateNodeName(name: string): string {
   if (name.length === 0) reject(name, 'must not be empty');
   if (name.length > MAX_LENGTH) reject(name, `at most ${MAX_LENGTH} characters, got ${name.length}`);
@@ -24,7 +24,7 @@ export function validateNodeName(name: string): string {
     if (label.length > MAX_LABEL_LENGTH) {
       reject(name, `each dot-separated part at most ${MAX_LABEL_LENGTH} characters`);
     }
-    if (!LABEL.test(label)) {
+    if (!isDns1123Label(label)) {
       reject(name, 'only lowercase letters, digits, "-" and ".", starting and ending with a letter or digit');
     }
   }

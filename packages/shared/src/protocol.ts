@@ -9,15 +9,22 @@ import { parseJoinToken } from './token.js';
 // The join protocol, version 1: what the agent sends to `POST /v1/join`, what the join server
 // answers, the admin token API and the error body. Every message carries apiVersion and kind so
 // a later version can be told apart. Unknown fields are dropped rather than rejected, so an older
-// agent can read a newer server's bundle. Parsed values are deeply frozen (STYLE.md §4).
+// agent can read a newer server's bundle. Parsed values are deeply frozen.
 // Messages name the field path and problem; they quote values only for fields that are not
 // secret (bootstrapKubeconfig and tokens are never quoted).
 
 /** The apiVersion of every message of the join protocol v1. */
 export const JOIN_API_VERSION = 'join.k8s-on-k8s.io/v1';
 
-/** The address every worker carries on `lo` for the hosted apiserver (see DESIGN.md, the VIP). */
-export const DEFAULT_API_ENDPOINT = 'https://10.199.199.199:443';
+/**
+ * The address every worker carries on `lo` for the hosted apiserver: the apiserver advertises it,
+ * so the hosted `kubernetes` Service points at it, and each worker's forwarder relays it to the
+ * real apiserver (docs/architecture.md, the VIP).
+ */
+export const API_VIP = '10.199.199.199';
+
+/** The API endpoint kubelets and pods use: the VIP on 443. */
+export const DEFAULT_API_ENDPOINT = `https://${API_VIP}:443`;
 
 const MAX_QUOTED = 80;
 
@@ -268,7 +275,7 @@ export function parseJoinBundle(value: unknown): JoinBundle {
     JoinBundleSchema,
     value,
     (m) =>
-      new JoinError('INVALID_BUNDLE', m, 502, {
+      new JoinError('INVALID_BUNDLE', m, {
         hint: 'The join server and this agent may be incompatible versions.',
       }),
     'JoinBundle',
@@ -287,12 +294,12 @@ export function parseCreateTokenRequest(value: unknown): CreateTokenRequest {
 
 /** Validates a token listing entry received by the CLI from the admin API. */
 export function parseTokenInfo(value: unknown): TokenInfo {
-  return parseWith(TokenInfoSchema, value, (m) => new JoinError('SERVER_ERROR', m, 502), 'TokenInfo');
+  return parseWith(TokenInfoSchema, value, (m) => new JoinError('SERVER_ERROR', m), 'TokenInfo');
 }
 
 /** Validates the admin API's answer to token creation. */
 export function parseCreatedToken(value: unknown): CreatedToken {
-  return parseWith(CreatedTokenSchema, value, (m) => new JoinError('SERVER_ERROR', m, 502), 'CreatedToken');
+  return parseWith(CreatedTokenSchema, value, (m) => new JoinError('SERVER_ERROR', m), 'CreatedToken');
 }
 
 /** Renders an error for the wire; the message is already secret-free (errors.ts). */
@@ -309,13 +316,54 @@ export function errorBody(err: K8sOnK8sError): ErrorBody {
 
 /** Validates an error body received from the server. */
 export function parseErrorBody(value: unknown): ErrorBody {
-  return parseWith(ErrorBodySchema, value, (m) => new JoinError('SERVER_ERROR', m, 502), 'error body');
+  return parseWith(ErrorBodySchema, value, (m) => new JoinError('SERVER_ERROR', m), 'error body');
 }
 
 /** Turns a received error body back into a JoinError; codes this version does not know become SERVER_ERROR. */
-export function errorFromBody(body: ErrorBody, status: number): JoinError {
+export function errorFromBody(body: ErrorBody): JoinError {
   const known = (ERROR_CODES as readonly string[]).includes(body.code);
   const code: ErrorCode = known ? (body.code as ErrorCode) : 'SERVER_ERROR';
   const message = known ? body.message : `${body.code}: ${body.message}`;
-  return new JoinError(code, message, status, body.hint === undefined ? {} : { hint: body.hint });
+  return new JoinError(code, message, body.hint === undefined ? {} : { hint: body.hint });
+}
+
+/**
+ * The HTTP status the join server answers each error code with: part of the protocol, so the
+ * server's edge and any client read the same table. Rejected credentials are 401 whatever the
+ * reason (the body never tells which), and failures of what the server depends on are 503 so a
+ * client retries.
+ */
+export const HTTP_STATUS_BY_CODE: Readonly<Record<ErrorCode, number>> = {
+  INVALID_ARGUMENT: 400,
+  INVALID_TOKEN_FORMAT: 400,
+  INVALID_DURATION: 400,
+  INVALID_CA_HASH: 400,
+  INVALID_NODE_NAME: 400,
+  INVALID_KUBECONFIG: 400,
+  INVALID_CERTIFICATE: 400,
+  INVALID_REQUEST: 400,
+  INVALID_BUNDLE: 502,
+  BODY_TOO_LARGE: 413,
+  UNAUTHENTICATED: 401,
+  FORBIDDEN: 403,
+  TOKEN_REJECTED: 401,
+  TOKEN_EXPIRED: 401,
+  TOKEN_REVOKED: 401,
+  TOKEN_EXHAUSTED: 401,
+  TOKEN_NOT_FOUND: 404,
+  RATE_LIMITED: 429,
+  CA_PIN_MISMATCH: 502,
+  SERVER_UNREACHABLE: 503,
+  SERVER_ERROR: 500,
+  UPSTREAM_ERROR: 503,
+  PRECONDITION_FAILED: 412,
+  STORE_ERROR: 503,
+  CONFLICT: 409,
+  NOT_FOUND: 404,
+  TIMEOUT: 504,
+};
+
+/** The HTTP status for an error (see HTTP_STATUS_BY_CODE). */
+export function httpStatusOf(error: Pick<K8sOnK8sError, 'code'>): number {
+  return HTTP_STATUS_BY_CODE[error.code];
 }

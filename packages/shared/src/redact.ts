@@ -1,4 +1,4 @@
-// Secrets never reach a log (STYLE.md §10). Two layers: the server's logger drops known secret
+// Secrets never reach a log. Two layers: the server's logger drops known secret
 // fields by path (REDACT_PATHS), and redactSecrets scrubs free text (error messages, child
 // process output, request bodies) for things that look like credentials, in case one slipped in.
 

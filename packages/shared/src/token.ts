@@ -3,7 +3,7 @@ import { checkTokenPart, parseTokenOfShape, randomLowerAlnum, type TokenShape } 
 
 // Join tokens are what an admin hands to a worker: `<id>.<secret>`, id [a-z0-9]{6}, secret
 // [a-z0-9]{32} (32 × log2(36) ≈ 165 bits). The id is public and names the token in logs and in
-// the store; the secret is only ever stored as a salted scrypt hash.
+// the store; the secret is only ever stored as a salted SHA-256 hash (why not a slow KDF: below).
 
 const JOIN_TOKEN: TokenShape = { what: 'join token', idLength: 6, secretLength: 32 };
 

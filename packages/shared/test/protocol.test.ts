@@ -13,9 +13,11 @@ import {
   parseJoinRequest,
   parseTokenInfo,
   type JoinBundleInput,
+  HTTP_STATUS_BY_CODE,
+  httpStatusOf,
 } from '../src/protocol.js';
 import type { K8sOnK8sError } from '../src/errors.js';
-import { JoinError, ValidationError } from '../src/errors.js';
+import { ERROR_CODES, JoinError, ValidationError } from '../src/errors.js';
 
 const CA = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
 const KUBECONFIG_SECRET = 'abcdef.0123456789abcdef';
@@ -268,7 +270,8 @@ void describe('parseJoinBundle', () => {
       assert.fail('expected a throw');
     } catch (err) {
       assert.ok(err instanceof JoinError);
-      assert.equal(err.status, 502);
+      assert.equal(err.code, 'INVALID_BUNDLE');
+      assert.equal(httpStatusOf(err), 502);
       assert.ok(err.hint !== undefined);
     }
   });
@@ -367,7 +370,7 @@ void describe('TokenInfo and CreatedToken', () => {
 
 void describe('error bodies', () => {
   void it('renders an error with its code, message and hint, and parses it back', () => {
-    const err = new JoinError('TOKEN_EXPIRED', 'join token abc123 expired at 2030-01-01T00:00:00Z', 401, {
+    const err = new JoinError('TOKEN_EXPIRED', 'join token abc123 expired at 2030-01-01T00:00:00Z', {
       hint: 'ask for a new token',
     });
     const body = errorBody(err);
@@ -380,21 +383,35 @@ void describe('error bodies', () => {
     });
     const parsed = parseErrorBody(JSON.parse(JSON.stringify(body)));
     assert.deepEqual(parsed, body);
-    const back = errorFromBody(parsed, 401);
+    const back = errorFromBody(parsed);
     assert.ok(back instanceof JoinError);
     assert.equal(back.code, 'TOKEN_EXPIRED');
-    assert.equal(back.status, 401);
+    assert.equal(httpStatusOf(back), 401);
     assert.equal(back.hint, 'ask for a new token');
     assert.equal(errorBody(new ValidationError('INVALID_NODE_NAME', 'x')).hint, undefined);
   });
 
   void it('maps a code this version does not know to SERVER_ERROR, keeping it in the message', () => {
-    const back = errorFromBody(
-      { apiVersion: JOIN_API_VERSION, kind: 'Error', code: 'QUOTA_EXCEEDED', message: 'too many nodes' },
-      429,
-    );
+    const back = errorFromBody({
+      apiVersion: JOIN_API_VERSION,
+      kind: 'Error',
+      code: 'QUOTA_EXCEEDED',
+      message: 'too many nodes',
+    });
     assert.equal(back.code, 'SERVER_ERROR');
     assert.equal(back.message, 'QUOTA_EXCEEDED: too many nodes');
+  });
+
+  void it('gives every error code an HTTP status, and the statuses clients act on', () => {
+    for (const code of ERROR_CODES) {
+      const status = HTTP_STATUS_BY_CODE[code];
+      assert.ok(Number.isInteger(status) && status >= 400 && status < 600, `${code}: ${status}`);
+    }
+    assert.equal(httpStatusOf({ code: 'TOKEN_REJECTED' }), 401);
+    assert.equal(httpStatusOf({ code: 'RATE_LIMITED' }), 429);
+    assert.equal(httpStatusOf({ code: 'BODY_TOO_LARGE' }), 413);
+    assert.equal(httpStatusOf({ code: 'UPSTREAM_ERROR' }), 503);
+    assert.equal(httpStatusOf({ code: 'INVALID_REQUEST' }), 400);
   });
 
   void it('rejects bodies that are not error bodies', () => {

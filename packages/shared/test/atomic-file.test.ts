@@ -3,7 +3,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { writeFileAtomic } from '../src/atomic-write.js';
+import { writeFileAtomic } from '../src/atomic-file.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'atomic-'));
 after(() => {

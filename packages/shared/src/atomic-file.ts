@@ -1,5 +1,7 @@
+// The one way the programs write a file that must never be seen half-written or too readable:
+// credentials, kubeconfigs, token stores, units.
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, basename, join } from 'node:path';
 
 /**
@@ -10,6 +12,12 @@ import { dirname, basename, join } from 'node:path';
  */
 export async function writeFileAtomic(path: string, content: string, mode: number): Promise<boolean> {
   if (await hasContent(path, content, mode)) return false;
+  await replaceFileAtomic(path, content, mode);
+  return true;
+}
+
+/** writeFileAtomic without the comparison: always writes (a store that knows it changed). */
+export async function replaceFileAtomic(path: string, content: string, mode: number): Promise<void> {
   const dir = dirname(path);
   await mkdir(dir, { recursive: true, mode: 0o755 });
   const temp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
@@ -34,7 +42,6 @@ export async function writeFileAtomic(path: string, content: string, mode: numbe
   } finally {
     await dirHandle.close();
   }
-  return true;
 }
 
 /** True when `path` exists with exactly this content and permission bits. */
@@ -45,9 +52,4 @@ export async function hasContent(path: string, content: string, mode: number): P
   } catch {
     return false;
   }
-}
-
-/** Sets the mode of an existing file (used to tighten directories that hold credentials). */
-export async function ensureMode(path: string, mode: number): Promise<void> {
-  await chmod(path, mode);
 }
