@@ -9,8 +9,8 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { buildControlPlaneSpec } from '../src/control-plane-spec.js';
-import { PKI_NAMES, completeControlPlanePki, leafCertificates } from '../src/control-plane-pki.js';
+import { buildControlPlaneSpec } from '../src/control-plane/spec.js';
+import { PKI_NAMES, completeControlPlanePki, leafCertificates } from '../src/control-plane/pki.js';
 
 const run = promisify(execFile);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? '5');

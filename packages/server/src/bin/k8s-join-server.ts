@@ -3,7 +3,7 @@
 // and a hint, never a stack.
 import { readFile } from 'node:fs/promises';
 import { isK8sOnK8sError, ValidationError } from '@k8s-on-k8s/shared';
-import { runJoinServerCommand } from '../join-server-command.js';
+import { runJoinServerCommand } from '../join-server/main.js';
 
 try {
   const code = await runJoinServerCommand(process.argv.slice(2), {

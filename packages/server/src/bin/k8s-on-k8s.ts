@@ -4,9 +4,9 @@
 import { readFile } from 'node:fs/promises';
 import { DEFAULT_KUBERNETES_VERSION, runCli, type Subcommand } from '@k8s-on-k8s/shared';
 import { SERVER_VERSION } from '../version.js';
-import * as controlPlane from '../control-plane-commands.js';
-import { runTokenCommand } from '../token-command.js';
-import { runUserDataCommand } from '../user-data-command.js';
+import * as controlPlane from '../cli/control-plane.js';
+import { runTokenCommand } from '../cli/token.js';
+import { runUserDataCommand } from '../cli/userdata.js';
 
 // Subcommands register here, one entry each, in the order `--help` lists them.
 const SUBCOMMANDS: Readonly<Record<string, Subcommand>> = {

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { K8sOnK8sError } from '@k8s-on-k8s/shared';
-import { FileTokenStore, readTokenFile } from '../src/file-token-store.js';
-import type { JoinTokenRecord } from '../src/join-token-store.js';
+import { FileTokenStore, readTokenFile } from '../../../src/join-server/token-store/file.js';
+import type { JoinTokenRecord } from '../../../src/join-server/token-store/store.js';
 
 const NOW = new Date('2030-01-01T12:00:00Z');
 

@@ -8,7 +8,7 @@ import {
   spendJoinToken,
   toTokenInfo,
   type JoinTokenRecord,
-} from '../src/join-token-store.js';
+} from '../../../src/join-server/token-store/store.js';
 
 const NOW = new Date('2030-01-01T12:00:00Z');
 const RECORD: JoinTokenRecord = {

@@ -31,7 +31,7 @@ import {
   listObjects,
   readObject,
   type ObjectKind,
-} from './apply-objects.js';
+} from '../kube/apply.js';
 import {
   CONTROL_PLANE_LABEL,
   buildControlPlaneSpec,
@@ -40,14 +40,14 @@ import {
   withNodePorts,
   type ControlPlaneSpec,
   type ControlPlaneSpecInput,
-} from './control-plane-spec.js';
+} from '../control-plane/spec.js';
 import {
   PKI_NAMES,
   completeControlPlanePki,
   pkiSecretName,
   readControlPlanePki,
   type ControlPlanePki,
-} from './control-plane-pki.js';
+} from '../control-plane/pki.js';
 import {
   COMPONENTS,
   COMPONENT_LABEL,
@@ -57,10 +57,10 @@ import {
   renderControlPlane,
   renderControlPlaneServices,
   specConfigMapName,
-} from './render-control-plane.js';
-import { renderHostedAssets } from './render-hosted-assets.js';
-import { formatResourceTotals, sumResourceRequests } from './resource-requests.js';
-import { waitForReadyz } from './wait-for-readyz.js';
+} from '../control-plane/render/control-plane.js';
+import { renderHostedAssets } from '../control-plane/render/hosted-assets.js';
+import { formatResourceTotals, sumResourceRequests } from '../control-plane/resources.js';
+import { waitForReadyz } from '../kube/readyz.js';
 
 /** What the commands need from the process; the bin passes the real ones. */
 export interface ControlPlaneCommandDeps {

@@ -11,7 +11,7 @@ import {
   parseJoinServerFlags,
   parseTokenStoreSpec,
   type JoinServerConfig,
-} from '../src/join-server-config.js';
+} from '../../src/join-server/config.js';
 
 describe('k8s-join-server flags', () => {
   let ca: CertifiedKeyPair;

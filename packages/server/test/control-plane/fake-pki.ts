@@ -1,6 +1,6 @@
 // Deterministic stand-in PKI material for golden files: rendering never parses certificates, so
 // labelled placeholder PEMs keep fixtures stable and readable.
-import type { ControlPlanePki, PkiName } from '../src/control-plane-pki.js';
+import type { ControlPlanePki, PkiName } from '../../src/control-plane/pki.js';
 
 function pem(kind: string, label: string): string {
   return `-----BEGIN ${kind}-----\n${Buffer.from(`fake ${label}`).toString('base64')}\n-----END ${kind}-----\n`;

@@ -14,18 +14,18 @@ import {
   CONTROL_PLANE_LABEL,
   buildControlPlaneSpec,
   type ControlPlaneSpecInput,
-} from '../src/control-plane-spec.js';
+} from '../../src/control-plane/spec.js';
 import {
   CHECKSUM_ANNOTATION,
   DATA_LABEL,
   formatObjectsYaml,
   renderControlPlane,
   renderEncryptionConfiguration,
-} from '../src/render-control-plane.js';
-import { sumResourceRequests } from '../src/resource-requests.js';
+} from '../../src/control-plane/render/control-plane.js';
+import { sumResourceRequests } from '../../src/control-plane/resources.js';
 import { fakeControlPlanePki } from './fake-pki.js';
 
-const GOLDEN = new URL('../../test/fixtures/control-plane-dev.yaml', import.meta.url);
+const GOLDEN = new URL('../../../test/fixtures/control-plane-dev.yaml', import.meta.url);
 const input: ControlPlaneSpecInput = {
   name: 'dev',
   namespace: 'team-a',

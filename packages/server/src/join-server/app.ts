@@ -29,15 +29,15 @@ import {
   type AdminVerb,
   type PresentedCertificate,
 } from './admin-auth.js';
-import { renderJoinBundle, type ClusterSettings } from './join-bundle.js';
-import type { JoinResult, JoinServerMetrics } from './join-server-metrics.js';
+import { renderJoinBundle, type ClusterSettings } from './bundle.js';
+import type { JoinResult, JoinServerMetrics } from './metrics.js';
 import {
   joinTokenState,
   toTokenInfo,
   type JoinTokenRecord,
   type JoinTokenStore,
-} from './join-token-store.js';
-import { KubernetesApiError, type KubernetesApi } from './kubernetes-api.js';
+} from './token-store/store.js';
+import { KubernetesApiError, type KubernetesApi } from '../kube/api.js';
 import { RateLimiter, type RateLimit } from './rate-limiter.js';
 
 // The join server's HTTP API as an express app, with every dependency passed in (STYLE.md §3):

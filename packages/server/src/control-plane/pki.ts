@@ -11,8 +11,8 @@ import {
   type CertifiedKeyPair,
   type KeyPair,
 } from '@k8s-on-k8s/shared';
-import type { ControlPlaneSpec } from './control-plane-spec.js';
-import { JOIN_SERVER_USER } from './join-server-rbac.js';
+import type { ControlPlaneSpec } from './spec.js';
+import { JOIN_SERVER_USER } from './render/join-server-rbac.js';
 
 /** Every key, certificate and secret of a hosted control plane. */
 export interface ControlPlanePki {

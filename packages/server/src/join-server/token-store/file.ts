@@ -8,7 +8,7 @@ import {
   type ConsumeResult,
   type JoinTokenRecord,
   type JoinTokenStore,
-} from './join-token-store.js';
+} from './store.js';
 
 // The embedded store: one JSON file holding every token, rewritten whole on each change via a
 // temp file + fsync + rename + directory fsync, so a crash at any instant (kill -9, power loss)

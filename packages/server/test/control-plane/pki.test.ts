@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, it } from 'node:test';
 import { describeCertificate, isSignedBy } from '@k8s-on-k8s/shared';
-import { buildControlPlaneSpec } from '../src/control-plane-spec.js';
+import { buildControlPlaneSpec } from '../../src/control-plane/spec.js';
 import {
   PKI_NAMES,
   completeControlPlanePki,
@@ -11,7 +11,7 @@ import {
   readControlPlanePki,
   type ControlPlanePki,
   type LeafName,
-} from '../src/control-plane-pki.js';
+} from '../../src/control-plane/pki.js';
 
 const spec = buildControlPlaneSpec({ name: 'dev', namespace: 'team-a', host: 'api.example.com' });
 const fixedNow = new Date('2030-01-02T03:04:05Z');

@@ -2,18 +2,13 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import pino, { type DestinationStream, type Logger } from 'pino';
 import { K8sOnK8sError, REDACT_PATHS, formatHostPort, parseHostPort } from '@k8s-on-k8s/shared';
-import { FileTokenStore } from './file-token-store.js';
-import { createJoinServerApp, describeError, type JoinServerSettings } from './join-server-app.js';
-import {
-  defaultPublicUrl,
-  JOIN_SERVER_HELP,
-  parseJoinServerFlags,
-  type JoinServerConfig,
-} from './join-server-config.js';
-import { createJoinServerMetrics } from './join-server-metrics.js';
-import type { JoinTokenStore } from './join-token-store.js';
-import { KubernetesApi } from './kubernetes-api.js';
-import { KubernetesTokenStore } from './kubernetes-token-store.js';
+import { FileTokenStore } from './token-store/file.js';
+import { createJoinServerApp, describeError, type JoinServerSettings } from './app.js';
+import { defaultPublicUrl, JOIN_SERVER_HELP, parseJoinServerFlags, type JoinServerConfig } from './config.js';
+import { createJoinServerMetrics } from './metrics.js';
+import type { JoinTokenStore } from './token-store/store.js';
+import { KubernetesApi } from '../kube/api.js';
+import { KubernetesTokenStore } from './token-store/kubernetes.js';
 
 // `k8s-join-server`: config → store, apiserver client, app → an HTTPS server; SIGTERM drains it.
 // The process (signals, output, files) comes in through deps so tests can run it in-process too.

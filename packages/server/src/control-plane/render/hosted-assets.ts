@@ -2,9 +2,9 @@
 // bootstrap RBAC, kube-proxy, the CNI and CoreDNS. Pure, like the control plane renderer.
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { stringify as stringifyYaml } from 'yaml';
-import type { ControlPlaneSpec } from './control-plane-spec.js';
+import type { ControlPlaneSpec } from '../spec.js';
 import { renderJoinServerRbac } from './join-server-rbac.js';
-import { controlPlaneLabels } from './render-control-plane.js';
+import { controlPlaneLabels } from './control-plane.js';
 
 /** The group the join server puts on every bootstrap token it mints (DESIGN.md, "Joining a worker"). */
 export const BOOTSTRAPPERS_GROUP = 'system:bootstrappers:k8s-on-k8s';

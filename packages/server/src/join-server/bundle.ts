@@ -1,5 +1,5 @@
 import { JOIN_API_VERSION, ValidationError, renderKubeconfig, type JoinBundle } from '@k8s-on-k8s/shared';
-import type { JoinTokenTaint } from './join-token-store.js';
+import type { JoinTokenTaint } from './token-store/store.js';
 
 // The join bundle (protocol v1) and the KubeletConfiguration inside it, as pure functions of the
 // server's settings and the freshly minted bootstrap token.

@@ -7,7 +7,7 @@ import {
   renderBootstrapKubeconfig,
   renderJoinBundle,
   renderKubeletConfiguration,
-} from '../src/join-bundle.js';
+} from '../../src/join-server/bundle.js';
 
 const CA = '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n';
 const CLUSTER = {
@@ -21,7 +21,7 @@ const CLUSTER = {
 describe('join bundle', () => {
   it('renders the KubeletConfiguration of the golden file', async () => {
     const golden = await readFile(
-      new URL('../../test/fixtures/kubelet-config.golden.yaml', import.meta.url),
+      new URL('../../../test/fixtures/kubelet-config.golden.yaml', import.meta.url),
       'utf8',
     );
     assert.equal(stringifyYaml(renderKubeletConfiguration(CLUSTER)), golden);

@@ -17,20 +17,9 @@ import type {
 } from '@kubernetes/client-node';
 import { renderKubeconfig, type CertifiedKeyPair } from '@k8s-on-k8s/shared';
 import { stringify as stringifyYaml } from 'yaml';
-import {
-  CONTROL_PLANE_LABEL,
-  publicApiPort,
-  publicJoinUrl,
-  type ControlPlaneSpec,
-} from './control-plane-spec.js';
-import {
-  PKI_NAMES,
-  pkiSecretData,
-  pkiSecretName,
-  type ControlPlanePki,
-  type PkiName,
-} from './control-plane-pki.js';
-import { SERVER_VERSION } from './version.js';
+import { CONTROL_PLANE_LABEL, publicApiPort, publicJoinUrl, type ControlPlaneSpec } from '../spec.js';
+import { PKI_NAMES, pkiSecretData, pkiSecretName, type ControlPlanePki, type PkiName } from '../pki.js';
+import { SERVER_VERSION } from '../../version.js';
 
 /** The parts of a control plane, used in object names (`<name>-<component>`) and labels. */
 export const COMPONENTS = ['etcd', 'apiserver', 'controller-manager', 'scheduler', 'join-server'] as const;

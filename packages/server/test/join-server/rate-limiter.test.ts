@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { RateLimiter } from '../src/rate-limiter.js';
+import { RateLimiter } from '../../src/join-server/rate-limiter.js';
 
 describe('RateLimiter', () => {
   it('allows a burst, then one request per 1/perSecond, per key', () => {

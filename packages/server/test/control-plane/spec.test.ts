@@ -7,7 +7,7 @@ import {
   publicJoinUrl,
   withNodePorts,
   type ControlPlaneSpecInput,
-} from '../src/control-plane-spec.js';
+} from '../../src/control-plane/spec.js';
 
 const base: ControlPlaneSpecInput = { name: 'dev', namespace: 'team-a', host: 'api.example.com' };
 

@@ -7,7 +7,7 @@ import {
   parseJoinToken,
   validateNodeName,
 } from '@k8s-on-k8s/shared';
-import { renderCloudConfig, renderIgnition, type UserDataSpec } from './render-user-data.js';
+import { renderCloudConfig, renderIgnition, type UserDataSpec } from '../user-data/render.js';
 
 export const USER_DATA_HELP = `Usage: k8s-on-k8s userdata --format cloud-config|ignition --server URL --ca-cert-hash sha256:HEX
                           --token-file FILE --agent-url URL (--agent-sha256 HEX | --agent-file PATH)

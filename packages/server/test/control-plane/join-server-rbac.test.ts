@@ -2,10 +2,10 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { describe, it } from 'node:test';
 import { parseAllDocuments } from 'yaml';
-import { JOIN_SERVER_HELP } from '../src/join-server-config.js';
-import { renderJoinServerRbac } from '../src/join-server-rbac.js';
+import { JOIN_SERVER_HELP } from '../../src/join-server/config.js';
+import { renderJoinServerRbac } from '../../src/control-plane/render/join-server-rbac.js';
 
-const DEPLOY = new URL('../../../../deploy/join-server/', import.meta.url);
+const DEPLOY = new URL('../../../../../deploy/join-server/', import.meta.url);
 
 async function readDocuments(name: string): Promise<Record<string, unknown>[]> {
   const text = await readFile(new URL(name, DEPLOY), 'utf8');

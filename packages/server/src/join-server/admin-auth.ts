@@ -1,5 +1,5 @@
 import { JoinError } from '@k8s-on-k8s/shared';
-import type { KubernetesApi, ReviewedUser } from './kubernetes-api.js';
+import type { KubernetesApi, ReviewedUser } from '../kube/api.js';
 
 // Who may mint, list and revoke join tokens is decided by the hosted cluster, not by us: either a
 // client certificate signed by the cluster CA with O=system:masters (what kube-apiserver itself

@@ -1,5 +1,5 @@
 import { K8sOnK8sError } from '@k8s-on-k8s/shared';
-import { KubernetesApiError, type KubernetesApi, type SecretObject } from './kubernetes-api.js';
+import { KubernetesApiError, type KubernetesApi, type SecretObject } from '../../kube/api.js';
 import {
   isJoinTokenPrunable,
   parseJoinTokenRecord,
@@ -7,7 +7,7 @@ import {
   type ConsumeResult,
   type JoinTokenRecord,
   type JoinTokenStore,
-} from './join-token-store.js';
+} from './store.js';
 
 // Join tokens as Secrets in the hosted cluster's kube-system, one per token, so every join-server
 // replica sees the same state. The record (hash only, never the secret) is one JSON data key.

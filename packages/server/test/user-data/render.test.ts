@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
-import { renderCloudConfig, renderIgnition, type UserDataSpec } from '../src/render-user-data.js';
-import { runUserDataCommand } from '../src/user-data-command.js';
+import { renderCloudConfig, renderIgnition, type UserDataSpec } from '../../src/user-data/render.js';
+import { runUserDataCommand } from '../../src/cli/userdata.js';
 
 const TOKEN = 'abcdef.0123456789abcdef0123456789abcdef';
 const SPEC: UserDataSpec = {
@@ -18,8 +18,10 @@ const SPEC: UserDataSpec = {
   agentSha256: 'cd'.repeat(32),
   extraJoinArgs: ['--wait'],
 };
-const fixtures = new URL('../../test/fixtures/', import.meta.url);
-const ignitionValidate = fileURLToPath(new URL('../../../../.cache/bin/ignition-validate', import.meta.url));
+const fixtures = new URL('../../../test/fixtures/', import.meta.url);
+const ignitionValidate = fileURLToPath(
+  new URL('../../../../../.cache/bin/ignition-validate', import.meta.url),
+);
 const dir = mkdtempSync(join(tmpdir(), 'userdata-'));
 after(() => {
   rmSync(dir, { recursive: true, force: true });
