@@ -37,8 +37,7 @@ describe('rendered component flags are accepted by the v1.37.2 binaries', async 
     name: 'flags',
     namespace: 'infra',
     host: 'api.example.com',
-    apiNodePort: '30443',
-    joinNodePort: '30444',
+    nodePorts: { api: 30443, join: 30444 },
   });
   const { pki } = await completeControlPlanePki(spec, {});
   const objects = renderControlPlane(spec, pki);

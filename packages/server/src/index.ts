@@ -1,25 +1,42 @@
-export * from './version.js';
-export * from './join-server/admin-auth.js';
-export * from './join-server/token-store/file.js';
-export * from './join-server/bundle.js';
-export * from './cli/join-server-admin-client.js';
-export * from './join-server/app.js';
-export * from './join-server/main.js';
-export * from './join-server/config.js';
-export * from './join-server/metrics.js';
-export * from './control-plane/render/join-server-rbac.js';
-export * from './join-server/token-store/store.js';
-export * from './kube/api.js';
-export * from './join-server/token-store/kubernetes.js';
-export * from './join-server/rate-limiter.js';
-export * from './cli/token.js';
-export * from './user-data/render.js';
-export * from './cli/userdata.js';
-export * from './control-plane/spec.js';
-export * from './control-plane/pki.js';
-export * from './control-plane/render/control-plane.js';
-export * from './control-plane/render/hosted-assets.js';
-export * from './control-plane/resources.js';
-export * from './kube/apply.js';
-export * from './kube/readyz.js';
-export * from './cli/control-plane.js';
+// What other packages (the tests, the demo, the benchmarks) use of the server package: the reconcile
+// core and the commands, the join server's entry points, the names the programs agree on.
+export * from './contract.js';
+export { SERVER_VERSION } from './version.js';
+
+export { buildControlPlaneSpec, fromStoredSpec, toStoredSpec } from './control-plane/spec.js';
+export type { ControlPlaneSpec, ControlPlaneSpecInput } from './control-plane/spec.js';
+export { COMPONENTS, componentName, specConfigMapName } from './control-plane/names.js';
+export type { Component } from './control-plane/names.js';
+export { CONTROL_PLANE_KINDS } from './control-plane/kinds.js';
+export { completeControlPlanePki } from './control-plane/pki.js';
+export { renderControlPlane } from './control-plane/render/control-plane.js';
+export { renderHostedAssets } from './control-plane/render/hosted-assets.js';
+export { renderJoinServerRbac } from './control-plane/render/join-server-rbac.js';
+export { checkNamespaceAccess } from './control-plane/access.js';
+export { deleteControlPlane, ensureControlPlane } from './control-plane/reconcile.js';
+export type { ControlPlaneEvent, EnsuredControlPlane, ReconcileDeps } from './control-plane/reconcile.js';
+export {
+  listControlPlanes,
+  readAdminKubeconfig,
+  readControlPlaneStatus,
+  readStoredSpec,
+} from './control-plane/status.js';
+export type { ControlPlaneStatus } from './control-plane/status.js';
+
+export { applyObjects, listObjects } from './kube/apply.js';
+export { loadKubeConfig } from './kube/kubeconfig.js';
+export { waitForReadyz } from './kube/readyz.js';
+
+export type { ControlPlaneCommandDeps } from './cli/command-deps.js';
+export { runCreate } from './cli/control-plane/create.js';
+export { runDelete } from './cli/control-plane/delete.js';
+export { runKubeconfig } from './cli/control-plane/kubeconfig.js';
+export { runList } from './cli/control-plane/list.js';
+export { runRender } from './cli/control-plane/render.js';
+export { runStatus } from './cli/control-plane/status.js';
+
+export { JOIN_SERVER_HELP, parseJoinServerFlags } from './join-server/config.js';
+export { startJoinServer } from './join-server/main.js';
+export type { RunningJoinServer } from './join-server/main.js';
+export { readTokenFile } from './join-server/token-store/file.js';
+export { joinTokenSecretName } from './join-server/token-store/kubernetes.js';

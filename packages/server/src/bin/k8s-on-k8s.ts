@@ -4,7 +4,13 @@
 import { readFile } from 'node:fs/promises';
 import { DEFAULT_KUBERNETES_VERSION, runCli, type Subcommand } from '@k8s-on-k8s/shared';
 import { SERVER_VERSION } from '../version.js';
-import * as controlPlane from '../cli/control-plane.js';
+import { runInProcess } from '../cli/command-deps.js';
+import { runCreate } from '../cli/control-plane/create.js';
+import { runDelete } from '../cli/control-plane/delete.js';
+import { runKubeconfig } from '../cli/control-plane/kubeconfig.js';
+import { runList } from '../cli/control-plane/list.js';
+import { runRender } from '../cli/control-plane/render.js';
+import { runStatus } from '../cli/control-plane/status.js';
 import { runTokenCommand } from '../cli/token.js';
 import { runUserDataCommand } from '../cli/userdata.js';
 
@@ -12,27 +18,27 @@ import { runUserDataCommand } from '../cli/userdata.js';
 const SUBCOMMANDS: Readonly<Record<string, Subcommand>> = {
   create: {
     summary: 'create (or bring up to date) a hosted control plane in a namespace of the infra cluster',
-    run: (argv) => controlPlane.runInProcess(controlPlane.runCreate, argv),
+    run: (argv) => runInProcess(runCreate, argv),
   },
   render: {
     summary: 'print the objects create would apply, as YAML, without touching a cluster',
-    run: (argv) => controlPlane.runInProcess(controlPlane.runRender, argv),
+    run: (argv) => runInProcess(runRender, argv),
   },
   delete: {
     summary: 'delete every object of a hosted control plane (--keep-data keeps etcd and the PKI)',
-    run: (argv) => controlPlane.runInProcess(controlPlane.runDelete, argv),
+    run: (argv) => runInProcess(runDelete, argv),
   },
   status: {
     summary: "show a control plane's components, certificate expiry and resource requests",
-    run: (argv) => controlPlane.runInProcess(controlPlane.runStatus, argv),
+    run: (argv) => runInProcess(runStatus, argv),
   },
   list: {
     summary: 'list the hosted control planes in a namespace',
-    run: (argv) => controlPlane.runInProcess(controlPlane.runList, argv),
+    run: (argv) => runInProcess(runList, argv),
   },
   kubeconfig: {
     summary: "print a hosted control plane's admin kubeconfig",
-    run: (argv) => controlPlane.runInProcess(controlPlane.runKubeconfig, argv),
+    run: (argv) => runInProcess(runKubeconfig, argv),
   },
   token: {
     summary: 'mint, list and revoke join tokens on a join server (create | list | revoke ID)',
@@ -42,7 +48,6 @@ const SUBCOMMANDS: Readonly<Record<string, Subcommand>> = {
           console.log(text);
         },
         readFile: (path) => readFile(path, 'utf8'),
-        env: process.env,
       }),
   },
   userdata: {

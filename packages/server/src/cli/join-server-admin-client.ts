@@ -1,12 +1,12 @@
+import type { RequestOptions as HttpsRequestOptions } from 'node:https';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { Agent, request } from 'undici';
 import {
   JoinError,
   errorFromBody,
   parseCreatedToken,
   parseErrorBody,
-  parseKubeconfig,
   parseTokenInfo,
-  resolveKubeconfig,
   type CreatedToken,
   type TokenInfo,
 } from '@k8s-on-k8s/shared';
@@ -50,23 +50,33 @@ export class JoinServerAdminClient {
 
   /**
    * Uses a hosted-cluster kubeconfig's credentials and CA (the join server's certificate is signed
-   * by the same CA); `caPem` overrides the CA when the kubeconfig has none embedded.
+   * by the same CA); `caPem` overrides the CA when the kubeconfig has none. Files, tokens and exec
+   * plugins of the kubeconfig are resolved the way kubectl resolves them.
    */
-  static fromKubeconfig(
+  static async fromKubeConfig(
     server: string,
-    kubeconfigText: string,
+    kubeConfig: KubeConfig,
     source: string,
     caPem?: string,
-  ): JoinServerAdminClient {
-    const resolved = resolveKubeconfig(parseKubeconfig(kubeconfigText, source), source);
-    const ca = caPem ?? resolved.caPem;
+  ): Promise<JoinServerAdminClient> {
+    const tls: HttpsRequestOptions = {};
+    await kubeConfig.applyToHTTPSOptions(tls);
+    const ca = caPem ?? pemOf(tls.ca);
     if (ca === undefined) {
       throw new JoinError(
         'INVALID_KUBECONFIG',
         `${source} has no certificate-authority-data; give --ca-cert`,
       );
     }
-    if (resolved.token === undefined && resolved.clientCertPem === undefined) {
+    const headers =
+      tls.headers !== undefined && !Array.isArray(tls.headers)
+        ? (tls.headers as Record<string, unknown>)
+        : {};
+    const authorization = headers.Authorization ?? headers.authorization;
+    const token =
+      typeof authorization === 'string' ? /^Bearer\s+(\S+)$/i.exec(authorization)?.[1] : undefined;
+    const clientCertPem = pemOf(tls.cert);
+    if (token === undefined && clientCertPem === undefined) {
       throw new JoinError(
         'INVALID_KUBECONFIG',
         `${source}: the current user has neither a token nor a client certificate`,
@@ -75,9 +85,9 @@ export class JoinServerAdminClient {
     return new JoinServerAdminClient({
       server,
       caPem: ca,
-      clientCertPem: resolved.clientCertPem,
-      clientKeyPem: resolved.clientKeyPem,
-      token: resolved.token,
+      clientCertPem,
+      clientKeyPem: pemOf(tls.key),
+      token,
     });
   }
 
@@ -133,4 +143,12 @@ export class JoinServerAdminClient {
     if (response.statusCode >= 200 && response.statusCode < 300) return value;
     throw errorFromBody(parseErrorBody(value));
   }
+}
+
+/** client-node hands TLS material over as strings or Buffers (or lists of them); we want one PEM. */
+function pemOf(value: unknown): string | undefined {
+  if (typeof value === 'string') return value;
+  if (Buffer.isBuffer(value)) return value.toString('utf8');
+  if (Array.isArray(value) && value.length > 0) return value.map((v) => pemOf(v) ?? '').join('\n');
+  return undefined;
 }

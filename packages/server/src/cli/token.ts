@@ -1,7 +1,7 @@
-import { homedir } from 'node:os';
-import { join } from 'node:path';
 import { ValidationError, parseFlags, type TokenInfo } from '@k8s-on-k8s/shared';
 import { JoinServerAdminClient, type CreateTokenInput } from './join-server-admin-client.js';
+import { loadKubeConfig } from '../kube/kubeconfig.js';
+import { formatTable } from './table.js';
 
 // `k8s-on-k8s token create|list|revoke`: the admin's side of join tokens, talking to a join
 // server with the credentials of a hosted-cluster kubeconfig.
@@ -30,7 +30,6 @@ create only:
 export interface TokenCommandDeps {
   readonly stdout: (text: string) => void;
   readonly readFile: (path: string) => Promise<string>;
-  readonly env: Readonly<Record<string, string | undefined>>;
 }
 
 function invalid(message: string): ValidationError {
@@ -60,8 +59,8 @@ function parseTaint(text: string): NonNullable<CreateTokenInput['taints']>[numbe
   return taint;
 }
 
-function formatTable(tokens: readonly TokenInfo[]): string {
-  const rows = [
+function formatTokens(tokens: readonly TokenInfo[]): string {
+  return formatTable([
     ['ID', 'EXPIRES', 'USES LEFT', 'STATE', 'NODE', 'DESCRIPTION'],
     ...tokens.map((t) => [
       t.id,
@@ -71,17 +70,7 @@ function formatTable(tokens: readonly TokenInfo[]): string {
       t.nodeName ?? '-',
       t.description ?? '',
     ]),
-  ];
-  const widths =
-    rows[0]?.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? '').length))) ?? [];
-  return rows
-    .map((row) =>
-      row
-        .map((cell, i) => cell.padEnd(widths[i] ?? 0))
-        .join('  ')
-        .trimEnd(),
-    )
-    .join('\n');
+  ]).join('\n');
 }
 
 /** Runs `k8s-on-k8s token ...`; resolves with the exit code. */
@@ -127,20 +116,24 @@ export async function runTokenCommand(argv: readonly string[], deps: TokenComman
   if (!/^https:\/\/[^/\s]+\/?$/.test(values.server)) {
     throw invalid(`Expected --server to be https://HOST[:PORT], got ${JSON.stringify(values.server)}`);
   }
-  const kubeconfigPath =
-    values.kubeconfig ??
-    deps.env.KUBECONFIG?.split(':')[0] ??
-    join(deps.env.HOME ?? homedir(), '.kube', 'config');
-  const read = async (path: string, flag: string): Promise<string> => {
+  const kubeConfig = loadKubeConfig({ path: values.kubeconfig });
+  const source =
+    values.kubeconfig === undefined
+      ? 'the kubeconfig ($KUBECONFIG or ~/.kube/config)'
+      : `--kubeconfig ${JSON.stringify(values.kubeconfig)}`;
+  let caPem: string | undefined;
+  if (values['ca-cert'] !== undefined) {
     try {
-      return await deps.readFile(path);
+      caPem = await deps.readFile(values['ca-cert']);
     } catch (cause) {
-      throw new ValidationError('INVALID_ARGUMENT', `Cannot read ${flag} ${JSON.stringify(path)}`, { cause });
+      throw new ValidationError(
+        'INVALID_ARGUMENT',
+        `Cannot read --ca-cert ${JSON.stringify(values['ca-cert'])}`,
+        { cause },
+      );
     }
-  };
-  const kubeconfig = await read(kubeconfigPath, '--kubeconfig');
-  const caPem = values['ca-cert'] === undefined ? undefined : await read(values['ca-cert'], '--ca-cert');
-  const client = JoinServerAdminClient.fromKubeconfig(values.server, kubeconfig, kubeconfigPath, caPem);
+  }
+  const client = await JoinServerAdminClient.fromKubeConfig(values.server, kubeConfig, source, caPem);
   const print = (value: unknown, text: string): void => {
     deps.stdout(output === 'json' ? JSON.stringify(value, null, 2) : text);
   };
@@ -175,7 +168,7 @@ export async function runTokenCommand(argv: readonly string[], deps: TokenComman
       );
     } else if (action === 'list') {
       const tokens = await client.listTokens();
-      print(tokens, tokens.length === 0 ? 'no join tokens' : formatTable(tokens));
+      print(tokens, tokens.length === 0 ? 'no join tokens' : formatTokens(tokens));
     } else {
       const id = rest[0] ?? '';
       const revoked = await client.revokeToken(id);

@@ -12,7 +12,7 @@ import {
   type KeyPair,
 } from '@k8s-on-k8s/shared';
 import type { ControlPlaneSpec } from './spec.js';
-import { JOIN_SERVER_USER } from './render/join-server-rbac.js';
+import { JOIN_SERVER_USER } from '../contract.js';
 
 /** Every key, certificate and secret of a hosted control plane. */
 export interface ControlPlanePki {
@@ -132,7 +132,7 @@ export function leafCertificates(
     joinServer: {
       issuer: 'ca',
       spec: {
-        commonName: 'k8s-join-server',
+        commonName: JOIN_SERVER_USER,
         usage: 'server',
         ...split([spec.joinHost, ...serviceNames(`${name}-join-server`)]),
       },

@@ -1,7 +1,13 @@
-// What a hosted control plane is, validated once at the edge: the CLI's flags (or, later, a
-// HostedControlPlane resource) become a frozen ControlPlaneSpec that the renderers trust.
+// What a hosted control plane is, validated once at the edge: the CLI's flags, the stored ConfigMap
+// (or, later, a HostedControlPlane resource) become a frozen ControlPlaneSpec that the renderers trust.
 import { isIP } from 'node:net';
-import { DEFAULT_ETCD_VERSION, DEFAULT_KUBERNETES_VERSION, ValidationError } from '@k8s-on-k8s/shared';
+import {
+  DEFAULT_ETCD_VERSION,
+  DEFAULT_KUBERNETES_VERSION,
+  ValidationError,
+  isDns1123Subdomain,
+} from '@k8s-on-k8s/shared';
+import { validateControlPlaneName, validateNamespaceName } from './names.js';
 
 /** How the hosted apiserver and join server are reached from outside the infra cluster. */
 export type Exposure = 'nodeport' | 'loadbalancer' | 'ingress';
@@ -11,26 +17,50 @@ export const EXPOSURES: readonly Exposure[] = ['nodeport', 'loadbalancer', 'ingr
 export type Cni = 'flannel' | 'none';
 export const CNIS: readonly Cni[] = ['flannel', 'none'];
 
-/** The label every object of a control plane carries; delete selects by it. */
-export const CONTROL_PLANE_LABEL = 'k8s-on-k8s.io/control-plane';
-
-/** The raw, unvalidated values of the create/render flags (undefined = not given). */
+/**
+ * A control plane as someone asks for it — flags, a stored ConfigMap, later a HostedControlPlane
+ * resource — typed, with every defaulted field optional. Values from JSON are still checked at run
+ * time (an enum field may hold anything there), with messages naming the caller's field names.
+ */
 export interface ControlPlaneSpecInput {
   readonly name?: string | undefined;
   readonly namespace?: string | undefined;
   readonly host?: string | undefined;
   readonly joinHost?: string | undefined;
-  readonly version?: string | undefined;
-  readonly expose?: string | undefined;
+  readonly kubernetesVersion?: string | undefined;
+  readonly expose?: Exposure | undefined;
   readonly ingressClass?: string | undefined;
-  readonly apiNodePort?: string | undefined;
-  readonly joinNodePort?: string | undefined;
-  readonly cni?: string | undefined;
-  readonly etcdStorage?: string | undefined;
+  readonly nodePorts?: { readonly api?: number | undefined; readonly join?: number | undefined } | undefined;
+  readonly cni?: Cni | undefined;
+  /** PersistentVolumeClaim size for etcd; null for an emptyDir (data lost with the pod). */
+  readonly etcdStorage?: string | null | undefined;
   readonly serviceCidr?: string | undefined;
   readonly podCidr?: string | undefined;
   readonly vip?: string | undefined;
 }
+
+/** What each input field is called where the input came from, so errors speak the caller's words. */
+export type SpecFieldNames = Readonly<
+  Record<Exclude<keyof ControlPlaneSpecInput, 'nodePorts'> | 'apiNodePort' | 'joinNodePort', string>
+>;
+
+/** The names of `create`'s flags. */
+export const FLAG_FIELD_NAMES: SpecFieldNames = {
+  name: 'NAME',
+  namespace: '-n/--namespace',
+  host: '--host',
+  joinHost: '--join-host',
+  kubernetesVersion: '--version',
+  expose: '--expose',
+  ingressClass: '--ingress-class',
+  apiNodePort: '--api-node-port',
+  joinNodePort: '--join-node-port',
+  cni: '--cni',
+  etcdStorage: '--etcd-storage',
+  serviceCidr: '--service-cidr',
+  podCidr: '--pod-cidr',
+  vip: '--vip',
+};
 
 /** A validated, frozen hosted control plane. Every renderer takes this and trusts it. */
 export interface ControlPlaneSpec {
@@ -82,54 +112,62 @@ export const SPEC_DEFAULTS = {
   clusterDomain: 'cluster.local',
 } as const;
 
-/** Longest name such that `<name>-controller-manager` and the etcd pod's labels stay within 63. */
-const MAX_NAME_LENGTH = 40;
-const DNS_LABEL = /^[a-z]([-a-z0-9]*[a-z0-9])?$/;
-const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
 const QUANTITY = /^[1-9][0-9]*(Mi|Gi|Ti)$/;
 
-/** Validates the flags of create/render into a frozen spec; errors name the flag and the value. */
-export function buildControlPlaneSpec(input: ControlPlaneSpecInput): ControlPlaneSpec {
-  const name = required(input.name, 'NAME', 'the control plane name, e.g. `k8s-on-k8s create dev -n team-a`');
-  if (!DNS_LABEL.test(name) || name.length > MAX_NAME_LENGTH) {
-    throw invalid(
-      `Expected NAME to be a DNS label (lower-case letters, digits, '-', starting with a letter) of at most ${MAX_NAME_LENGTH} characters, got ${JSON.stringify(name)}`,
-    );
-  }
-  const namespace = required(input.namespace, '-n/--namespace', 'the infra namespace to create it in');
-  if (!DNS_LABEL.test(namespace) || namespace.length > 63) {
-    throw invalid(`Expected -n/--namespace to be a namespace name, got ${JSON.stringify(namespace)}`);
-  }
-  const host = hostName(required(input.host, '--host', 'the public DNS name of the hosted API'), '--host');
+/**
+ * Validates a control plane request into a frozen spec: defaults filled, derived addresses
+ * computed. Errors name the field as `fields` calls it (flags by default) and quote the value.
+ */
+export function buildControlPlaneSpec(
+  input: ControlPlaneSpecInput,
+  fields: SpecFieldNames = FLAG_FIELD_NAMES,
+): ControlPlaneSpec {
+  const name = validateControlPlaneName(
+    required(input.name, fields.name, 'the control plane name, e.g. `k8s-on-k8s create dev -n team-a`'),
+    fields.name,
+  );
+  const namespace = validateNamespaceName(
+    required(input.namespace, fields.namespace, 'the infra namespace to create it in'),
+    fields.namespace,
+  );
+  const host = hostName(
+    required(input.host, fields.host, 'the public DNS name of the hosted API'),
+    fields.host,
+  );
 
-  const kubernetesVersion = input.version ?? SPEC_DEFAULTS.version;
+  const kubernetesVersion = input.kubernetesVersion ?? SPEC_DEFAULTS.version;
   const versionMatch = /^v(1)\.(\d+)\.(\d+)$/.exec(kubernetesVersion);
   const etcdImageTag =
     versionMatch === null ? undefined : ETCD_IMAGE_TAGS[`${versionMatch[1]}.${versionMatch[2]}`];
   if (etcdImageTag === undefined) {
     throw invalid(
-      `Expected --version to be a Kubernetes release like ${DEFAULT_KUBERNETES_VERSION} of minor ${Object.keys(ETCD_IMAGE_TAGS).join(', ')}, got ${JSON.stringify(kubernetesVersion)}`,
+      `Expected ${fields.kubernetesVersion} to be a Kubernetes release like ${DEFAULT_KUBERNETES_VERSION} of minor ${Object.keys(ETCD_IMAGE_TAGS).join(', ')}, got ${JSON.stringify(kubernetesVersion)}`,
     );
   }
 
-  const expose = oneOf(input.expose ?? SPEC_DEFAULTS.expose, '--expose', EXPOSURES);
+  const expose = oneOf(input.expose ?? SPEC_DEFAULTS.expose, fields.expose, EXPOSURES);
   if (input.ingressClass !== undefined && expose !== 'ingress') {
-    throw invalid('--ingress-class is only used with --expose ingress');
+    throw invalid(`${fields.ingressClass} is only used with ${fields.expose} ingress`);
   }
-  if (input.ingressClass !== undefined && !DNS_SUBDOMAIN.test(input.ingressClass)) {
+  if (input.ingressClass !== undefined && !isDns1123Subdomain(input.ingressClass)) {
     throw invalid(
-      `Expected --ingress-class to be an IngressClass name, got ${JSON.stringify(input.ingressClass)}`,
+      `Expected ${fields.ingressClass} to be an IngressClass name, got ${JSON.stringify(input.ingressClass)}`,
     );
   }
-  if (expose !== 'nodeport' && (input.apiNodePort !== undefined || input.joinNodePort !== undefined)) {
-    throw invalid('--api-node-port and --join-node-port are only used with --expose nodeport');
+  const givenPorts = input.nodePorts ?? {};
+  if (expose !== 'nodeport' && (givenPorts.api !== undefined || givenPorts.join !== undefined)) {
+    throw invalid(
+      `${fields.apiNodePort} and ${fields.joinNodePort} are only used with ${fields.expose} nodeport`,
+    );
   }
   const nodePorts = Object.freeze({
-    api: nodePort(input.apiNodePort, '--api-node-port'),
-    join: nodePort(input.joinNodePort, '--join-node-port'),
+    api: nodePort(givenPorts.api, fields.apiNodePort),
+    join: nodePort(givenPorts.join, fields.joinNodePort),
   });
   if (nodePorts.api !== undefined && nodePorts.api === nodePorts.join) {
-    throw invalid(`Expected --api-node-port and --join-node-port to differ, got ${nodePorts.api} twice`);
+    throw invalid(
+      `Expected ${fields.apiNodePort} and ${fields.joinNodePort} to differ, got ${nodePorts.api} twice`,
+    );
   }
   // Behind an ingress with TLS passthrough the two servers are told apart by SNI, so they need two names.
   const joinHost =
@@ -137,43 +175,47 @@ export function buildControlPlaneSpec(input: ControlPlaneSpecInput): ControlPlan
       ? expose === 'ingress'
         ? `join.${host}`
         : host
-      : hostName(input.joinHost, '--join-host');
+      : hostName(input.joinHost, fields.joinHost);
   if (expose === 'ingress' && (joinHost === host || isIP(host) !== 0 || isIP(joinHost) !== 0)) {
     throw invalid(
-      `With --expose ingress, --host and --join-host must be two different DNS names (the ingress routes by TLS SNI), got ${JSON.stringify(host)} and ${JSON.stringify(joinHost)}`,
+      `With ${fields.expose} ingress, ${fields.host} and ${fields.joinHost} must be two different DNS names (the ingress routes by TLS SNI), got ${JSON.stringify(host)} and ${JSON.stringify(joinHost)}`,
     );
   }
 
-  const cni = oneOf(input.cni ?? SPEC_DEFAULTS.cni, '--cni', CNIS);
-  const storageText = input.etcdStorage ?? SPEC_DEFAULTS.etcdStorage;
-  if (storageText !== 'none' && !QUANTITY.test(storageText)) {
+  const cni = oneOf(input.cni ?? SPEC_DEFAULTS.cni, fields.cni, CNIS);
+  const storage = input.etcdStorage === undefined ? SPEC_DEFAULTS.etcdStorage : input.etcdStorage;
+  if (storage !== null && !QUANTITY.test(storage)) {
     throw invalid(
-      `Expected --etcd-storage to be a size like 1Gi or 512Mi, or none, got ${JSON.stringify(storageText)}`,
+      `Expected ${fields.etcdStorage} to be a size like 1Gi or 512Mi, or none, got ${JSON.stringify(storage)}`,
     );
   }
-  const etcdStorage = storageText === 'none' ? undefined : storageText;
+  const etcdStorage = storage ?? undefined;
 
-  const service = parseCidr(input.serviceCidr ?? SPEC_DEFAULTS.serviceCidr, '--service-cidr');
+  const service = parseCidr(input.serviceCidr ?? SPEC_DEFAULTS.serviceCidr, fields.serviceCidr);
   if (service.prefix < 12 || service.prefix > 28) {
     throw invalid(
-      `Expected --service-cidr to be between a /12 and a /28 (CoreDNS takes the 10th address), got ${JSON.stringify(service.text)}`,
+      `Expected ${fields.serviceCidr} to be between a /12 and a /28 (CoreDNS takes the 10th address), got ${JSON.stringify(service.text)}`,
     );
   }
-  const pod = parseCidr(input.podCidr ?? SPEC_DEFAULTS.podCidr, '--pod-cidr');
+  const pod = parseCidr(input.podCidr ?? SPEC_DEFAULTS.podCidr, fields.podCidr);
   if (pod.prefix > 24) {
     throw invalid(
-      `Expected --pod-cidr to be a /24 or larger (each node takes a /24), got ${JSON.stringify(pod.text)}`,
+      `Expected ${fields.podCidr} to be a /24 or larger (each node takes a /24), got ${JSON.stringify(pod.text)}`,
     );
   }
   if (overlaps(service, pod)) {
-    throw invalid(`Expected --service-cidr ${service.text} and --pod-cidr ${pod.text} not to overlap`);
+    throw invalid(
+      `Expected ${fields.serviceCidr} ${service.text} and ${fields.podCidr} ${pod.text} not to overlap`,
+    );
   }
   const vipText = input.vip ?? SPEC_DEFAULTS.vip;
   const vip = parseIpv4(vipText);
   if (vip === undefined)
-    throw invalid(`Expected --vip to be an IPv4 address, got ${JSON.stringify(vipText)}`);
+    throw invalid(`Expected ${fields.vip} to be an IPv4 address, got ${JSON.stringify(vipText)}`);
   if (contains(service, vip) || contains(pod, vip)) {
-    throw invalid(`Expected --vip ${vipText} to be outside --service-cidr and --pod-cidr`);
+    throw invalid(
+      `Expected ${fields.vip} ${vipText} to be outside ${fields.serviceCidr} and ${fields.podCidr}`,
+    );
   }
 
   return Object.freeze({
@@ -195,6 +237,91 @@ export function buildControlPlaneSpec(input: ControlPlaneSpecInput): ControlPlan
     kubernetesServiceIp: formatIpv4(service.network + 1),
     clusterDnsIp: formatIpv4(service.network + 10),
   });
+}
+
+/**
+ * The spec as the ConfigMap `spec.json` stores it: every field, derived ones included, so a person
+ * reading the ConfigMap sees the addresses in use. An emptyDir etcd has no `etcdStorage` key.
+ */
+export function toStoredSpec(spec: ControlPlaneSpec): string {
+  return `${JSON.stringify(spec, null, 2)}\n`;
+}
+
+/** The field names of the stored spec, for messages about a ConfigMap someone edited by hand. */
+const STORED_FIELD_NAMES: SpecFieldNames = {
+  name: 'spec.json name',
+  namespace: 'spec.json namespace',
+  host: 'spec.json host',
+  joinHost: 'spec.json joinHost',
+  kubernetesVersion: 'spec.json kubernetesVersion',
+  expose: 'spec.json expose',
+  ingressClass: 'spec.json ingressClass',
+  apiNodePort: 'spec.json nodePorts.api',
+  joinNodePort: 'spec.json nodePorts.join',
+  cni: 'spec.json cni',
+  etcdStorage: 'spec.json etcdStorage',
+  serviceCidr: 'spec.json serviceCidr',
+  podCidr: 'spec.json podCidr',
+  vip: 'spec.json vip',
+};
+
+/**
+ * Reads a stored spec back through the same validation as any other input (the ConfigMap is input
+ * too: someone may have edited it); derived fields are recomputed, not trusted.
+ */
+export function fromStoredSpec(text: string, source: string): ControlPlaneSpec {
+  let stored: unknown;
+  try {
+    stored = JSON.parse(text);
+  } catch (cause) {
+    throw new ValidationError('INVALID_ARGUMENT', `${source}: spec.json is not JSON`, { cause });
+  }
+  if (typeof stored !== 'object' || stored === null || Array.isArray(stored)) {
+    throw new ValidationError('INVALID_ARGUMENT', `${source}: spec.json is not a JSON object`);
+  }
+  const field = (key: string): unknown => (stored as Record<string, unknown>)[key];
+  const stringField = (key: keyof SpecFieldNames): string | undefined => {
+    const value = field(key);
+    if (value === undefined || typeof value === 'string') return value;
+    throw new ValidationError(
+      'INVALID_ARGUMENT',
+      `${source}: expected ${STORED_FIELD_NAMES[key]} to be a string, got ${JSON.stringify(value)}`,
+    );
+  };
+  const ports = field('nodePorts') ?? {};
+  const port = (key: 'api' | 'join'): number | undefined => {
+    const value = (ports as Record<string, unknown>)[key];
+    if (value === undefined || typeof value === 'number') return value;
+    throw new ValidationError(
+      'INVALID_ARGUMENT',
+      `${source}: expected spec.json nodePorts.${key} to be a number, got ${JSON.stringify(value)}`,
+    );
+  };
+  try {
+    return buildControlPlaneSpec(
+      {
+        name: stringField('name'),
+        namespace: stringField('namespace'),
+        host: stringField('host'),
+        joinHost: stringField('joinHost'),
+        kubernetesVersion: stringField('kubernetesVersion'),
+        expose: stringField('expose') as Exposure | undefined,
+        ingressClass: stringField('ingressClass'),
+        nodePorts: { api: port('api'), join: port('join') },
+        cni: stringField('cni') as Cni | undefined,
+        etcdStorage: stringField('etcdStorage') ?? null,
+        serviceCidr: stringField('serviceCidr'),
+        podCidr: stringField('podCidr'),
+        vip: stringField('vip'),
+      },
+      STORED_FIELD_NAMES,
+    );
+  } catch (error) {
+    if (error instanceof ValidationError) {
+      throw new ValidationError(error.code, `${source}: ${error.message}`, { cause: error });
+    }
+    throw error;
+  }
 }
 
 /** The same spec with the NodePorts the infra cluster allocated filled in. */
@@ -282,15 +409,14 @@ function formatIpv4(value: number): string {
 
 function hostName(text: string, flag: string): string {
   const host = text.toLowerCase();
-  if (isIP(host) !== 0 || (DNS_SUBDOMAIN.test(host) && host.length <= 253)) return host;
+  if (isIP(host) !== 0 || isDns1123Subdomain(host)) return host;
   throw invalid(`Expected ${flag} to be a DNS name or an IP address, got ${JSON.stringify(text)}`);
 }
 
-function nodePort(text: string | undefined, flag: string): number | undefined {
-  if (text === undefined) return undefined;
-  const port = Number(text);
-  if (!/^\d+$/.test(text) || port < 30000 || port > 32767) {
-    throw invalid(`Expected ${flag} to be a NodePort between 30000 and 32767, got ${JSON.stringify(text)}`);
+function nodePort(port: number | undefined, field: string): number | undefined {
+  if (port === undefined) return undefined;
+  if (!Number.isInteger(port) || port < 30000 || port > 32767) {
+    throw invalid(`Expected ${field} to be a NodePort between 30000 and 32767, got ${JSON.stringify(port)}`);
   }
   return port;
 }

@@ -1,5 +1,6 @@
 import { JoinError } from '@k8s-on-k8s/shared';
 import type { KubernetesApi, ReviewedUser } from '../kube/api.js';
+import { JOIN_TOKEN_RESOURCE } from '../contract.js';
 
 // Who may mint, list and revoke join tokens is decided by the hosted cluster, not by us: either a
 // client certificate signed by the cluster CA with O=system:masters (what kube-apiserver itself
@@ -8,7 +9,6 @@ import type { KubernetesApi, ReviewedUser } from '../kube/api.js';
 // 403 says which of the two ways was tried and why it failed.
 
 /** The API group and resource admins are authorized for (a virtual resource: no CRD needed). */
-export const JOIN_TOKEN_RESOURCE = { group: 'k8s-on-k8s.io', resource: 'jointokens' } as const;
 const MASTERS = 'system:masters';
 
 /** What an admin request may do; mapped from POST, GET and DELETE. */

@@ -39,13 +39,12 @@ import {
 } from './token-store/store.js';
 import { KubernetesApiError, type KubernetesApi } from '../kube/api.js';
 import { RateLimiter, type RateLimit } from './rate-limiter.js';
+import { BOOTSTRAPPERS_GROUP, JOIN_TOKEN_ID_LABEL } from '../contract.js';
 
 // The join server's HTTP API as an express app, with every dependency passed in (STYLE.md §3):
 // the token store, the hosted apiserver client, the logger, the metrics and the clock. main()
 // wraps it in an HTTPS server; tests do the same on 127.0.0.1:0.
 
-/** The group every bootstrap token minted here carries, for RBAC bindings in the hosted cluster. */
-export const BOOTSTRAP_GROUP = 'system:bootstrappers:k8s-on-k8s';
 /** Request bodies larger than this are refused with 413: a JoinRequest is a few hundred bytes. */
 export const MAX_BODY_BYTES = 4096;
 
@@ -398,8 +397,8 @@ export function createJoinServerApp(deps: JoinServerDeps): express.Express {
         secret: bootstrap.secret,
         expiresAt,
         description: `k8s-join-server: node ${request.nodeName} via join token ${record.id}`,
-        extraGroups: [BOOTSTRAP_GROUP],
-        labels: { 'k8s-on-k8s.io/join-token-id': record.id },
+        extraGroups: [BOOTSTRAPPERS_GROUP],
+        labels: { [JOIN_TOKEN_ID_LABEL]: record.id },
       });
       try {
         await kube.createSecret('kube-system', secret);

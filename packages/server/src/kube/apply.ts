@@ -8,9 +8,7 @@ import {
   type KubernetesObject,
 } from '@kubernetes/client-node';
 import { K8sOnK8sError, type ErrorCode } from '@k8s-on-k8s/shared';
-
-/** The one field manager of everything k8s-on-k8s applies, so re-applying takes nothing from anyone else. */
-export const FIELD_MANAGER = 'k8s-on-k8s';
+import { FIELD_MANAGER } from '../contract.js';
 
 /** `Secret team-a/dev-ca`, for progress lines and errors. */
 export function describeObject(object: KubernetesObject): string {

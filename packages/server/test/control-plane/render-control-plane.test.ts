@@ -10,28 +10,22 @@ import type {
 } from '@kubernetes/client-node';
 import { ValidationError } from '@k8s-on-k8s/shared';
 import { parseAllDocuments } from 'yaml';
+import { buildControlPlaneSpec, type ControlPlaneSpecInput } from '../../src/control-plane/spec.js';
 import {
-  CONTROL_PLANE_LABEL,
-  buildControlPlaneSpec,
-  type ControlPlaneSpecInput,
-} from '../../src/control-plane/spec.js';
-import {
-  CHECKSUM_ANNOTATION,
-  DATA_LABEL,
   formatObjectsYaml,
   renderControlPlane,
   renderEncryptionConfiguration,
 } from '../../src/control-plane/render/control-plane.js';
 import { sumResourceRequests } from '../../src/control-plane/resources.js';
 import { fakeControlPlanePki } from './fake-pki.js';
+import { CONTROL_PLANE_LABEL, CHECKSUM_ANNOTATION, DATA_LABEL } from '../../src/contract.js';
 
 const GOLDEN = new URL('../../../test/fixtures/control-plane-dev.yaml', import.meta.url);
 const input: ControlPlaneSpecInput = {
   name: 'dev',
   namespace: 'team-a',
   host: 'api.example.com',
-  apiNodePort: '30443',
-  joinNodePort: '30844',
+  nodePorts: { api: 30443, join: 30844 },
 };
 const spec = buildControlPlaneSpec(input);
 
@@ -122,8 +116,7 @@ describe('renderControlPlane', () => {
   it('exposes through an ingress with TLS passthrough, the join server under its own host', () => {
     const ingressSpec = buildControlPlaneSpec({
       ...input,
-      apiNodePort: undefined,
-      joinNodePort: undefined,
+      nodePorts: undefined,
       expose: 'ingress',
       ingressClass: 'nginx',
     });
@@ -145,7 +138,7 @@ describe('renderControlPlane', () => {
     assert.throws(
       () =>
         renderControlPlane(
-          buildControlPlaneSpec({ ...input, apiNodePort: undefined }),
+          buildControlPlaneSpec({ ...input, nodePorts: { join: 30844 } }),
           fakeControlPlanePki(),
         ),
       (error: unknown) => error instanceof ValidationError && /--api-node-port/.test(error.message),
@@ -159,7 +152,7 @@ describe('renderControlPlane', () => {
     assert.equal(claim.spec?.resources?.requests?.storage, '1Gi');
     assert.equal(claim.metadata?.labels?.[CONTROL_PLANE_LABEL], 'dev');
     const ephemeral = renderControlPlane(
-      buildControlPlaneSpec({ ...input, etcdStorage: 'none' }),
+      buildControlPlaneSpec({ ...input, etcdStorage: null }),
       fakeControlPlanePki(),
     );
     const etcd2 = find(ephemeral, 'StatefulSet', 'dev-etcd') as V1StatefulSet;
@@ -195,7 +188,7 @@ describe('renderControlPlane', () => {
 
   it('uses registry.k8s.io images of the requested version and the matching etcd', () => {
     const older = renderControlPlane(
-      buildControlPlaneSpec({ ...input, version: 'v1.33.4' }),
+      buildControlPlaneSpec({ ...input, kubernetesVersion: 'v1.33.4' }),
       fakeControlPlanePki(),
     );
     const images = older

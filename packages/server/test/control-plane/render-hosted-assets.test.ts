@@ -3,9 +3,10 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import type { KubernetesObject, V1ClusterRoleBinding, V1ConfigMap, V1Service } from '@kubernetes/client-node';
 import { parse as parseYaml } from 'yaml';
-import { CONTROL_PLANE_LABEL, buildControlPlaneSpec } from '../../src/control-plane/spec.js';
+import { buildControlPlaneSpec } from '../../src/control-plane/spec.js';
 import { formatObjectsYaml } from '../../src/control-plane/render/control-plane.js';
-import { BOOTSTRAPPERS_GROUP, renderHostedAssets } from '../../src/control-plane/render/hosted-assets.js';
+import { renderHostedAssets } from '../../src/control-plane/render/hosted-assets.js';
+import { CONTROL_PLANE_LABEL, BOOTSTRAPPERS_GROUP } from '../../src/contract.js';
 
 const GOLDEN = new URL('../../../test/fixtures/hosted-assets-dev.yaml', import.meta.url);
 const spec = buildControlPlaneSpec({

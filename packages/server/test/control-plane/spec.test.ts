@@ -6,7 +6,12 @@ import {
   publicApiUrl,
   publicJoinUrl,
   withNodePorts,
+  FLAG_FIELD_NAMES,
+  fromStoredSpec,
+  toStoredSpec,
+  type Cni,
   type ControlPlaneSpecInput,
+  type Exposure,
 } from '../../src/control-plane/spec.js';
 
 const base: ControlPlaneSpecInput = { name: 'dev', namespace: 'team-a', host: 'api.example.com' };
@@ -36,9 +41,9 @@ describe('buildControlPlaneSpec', () => {
   });
 
   it('picks the etcd image of the requested minor and refuses minors it has no etcd pin for', () => {
-    assert.equal(buildControlPlaneSpec({ ...base, version: 'v1.33.4' }).etcdImageTag, '3.5.21-0');
-    rejects({ version: 'v1.20.0' }, /--version .*"v1\.20\.0"/);
-    rejects({ version: '1.37.2' }, /--version .*"1\.37\.2"/);
+    assert.equal(buildControlPlaneSpec({ ...base, kubernetesVersion: 'v1.33.4' }).etcdImageTag, '3.5.21-0');
+    rejects({ kubernetesVersion: 'v1.20.0' }, /--version .*"v1\.20\.0"/);
+    rejects({ kubernetesVersion: '1.37.2' }, /--version .*"1\.37\.2"/);
   });
 
   it('computes DNS and kubernetes IPs inside a larger service CIDR', () => {
@@ -62,7 +67,7 @@ describe('buildControlPlaneSpec', () => {
     assert.equal(publicApiUrl(allocated), 'https://api.example.com:31443');
     assert.equal(publicJoinUrl(allocated), 'https://api.example.com:31844');
     assert.equal(
-      publicApiUrl(buildControlPlaneSpec({ ...base, apiNodePort: '30443', joinNodePort: '30444' })),
+      publicApiUrl(buildControlPlaneSpec({ ...base, nodePorts: { api: 30443, join: 30444 } })),
       'https://api.example.com:30443',
     );
   });
@@ -74,9 +79,13 @@ describe('buildControlPlaneSpec', () => {
     rejects({ namespace: undefined }, /Missing -n\/--namespace/);
     rejects({ host: undefined }, /Missing --host/);
     rejects({ host: 'not a host' }, /--host .*"not a host"/);
-    rejects({ expose: 'hostport' }, /--expose to be one of nodeport, loadbalancer, ingress, got "hostport"/);
+    // As JSON (a stored spec, a resource) would deliver them: the enum is checked at run time too.
+    rejects(
+      { expose: 'hostport' as Exposure },
+      /--expose to be one of nodeport, loadbalancer, ingress, got "hostport"/,
+    );
     rejects({ ingressClass: 'nginx' }, /--ingress-class is only used with --expose ingress/);
-    rejects({ cni: 'calico' }, /--cni to be one of flannel, none, got "calico"/);
+    rejects({ cni: 'calico' as Cni }, /--cni to be one of flannel, none, got "calico"/);
     rejects({ etcdStorage: '1GB' }, /--etcd-storage .*"1GB"/);
     rejects({ serviceCidr: '10.3.0.5/24' }, /--service-cidr .*did you mean 10\.3\.0\.0\/24/);
     rejects({ serviceCidr: '10.3.0.0/29' }, /--service-cidr .*\/28/);
@@ -84,11 +93,64 @@ describe('buildControlPlaneSpec', () => {
     rejects({ podCidr: 'ten/8' }, /--pod-cidr .*"ten\/8"/);
     rejects({ vip: '10.3.0.7' }, /--vip 10\.3\.0\.7 to be outside/);
     rejects({ vip: '10.199.199' }, /--vip .*"10\.199\.199"/);
-    rejects({ apiNodePort: '8080' }, /--api-node-port .*30000 and 32767, got "8080"/);
-    rejects({ expose: 'loadbalancer', apiNodePort: '30443' }, /only used with --expose nodeport/);
+    rejects({ nodePorts: { api: 8080 } }, /--api-node-port .*30000 and 32767, got 8080/);
+    rejects({ nodePorts: { api: 30443.5 } }, /--api-node-port .*got 30443\.5/);
+    rejects({ nodePorts: { api: 30443, join: 30443 } }, /to differ, got 30443 twice/);
+    rejects({ expose: 'loadbalancer', nodePorts: { api: 30443 } }, /only used with --expose nodeport/);
   });
 
-  it('accepts storage none as an emptyDir', () => {
-    assert.equal(buildControlPlaneSpec({ ...base, etcdStorage: 'none' }).etcdStorage, undefined);
+  it('takes a null storage as an emptyDir', () => {
+    assert.equal(buildControlPlaneSpec({ ...base, etcdStorage: null }).etcdStorage, undefined);
+  });
+
+  it('names fields as the caller calls them', () => {
+    const fields = { ...FLAG_FIELD_NAMES, expose: 'spec.exposure.type', name: 'metadata.name' };
+    assert.throws(
+      () => buildControlPlaneSpec({ ...base, expose: 'hostport' as Exposure }, fields),
+      /Expected spec\.exposure\.type to be one of/,
+    );
+    assert.throws(() => buildControlPlaneSpec({ ...base, name: 'Dev' }, fields), /Expected metadata\.name/);
+  });
+});
+
+describe('stored spec', () => {
+  it('round-trips through spec.json, derived fields and all', () => {
+    for (const spec of [
+      withNodePorts(buildControlPlaneSpec(base), 30443, 30844),
+      buildControlPlaneSpec({ ...base, expose: 'ingress', ingressClass: 'nginx', etcdStorage: null }),
+      buildControlPlaneSpec({ ...base, expose: 'loadbalancer', cni: 'none', serviceCidr: '172.20.0.0/16' }),
+    ]) {
+      const text = toStoredSpec(spec);
+      assert.deepEqual(fromStoredSpec(text, 'ConfigMap team-a/dev-control-plane'), spec);
+      assert.equal(toStoredSpec(fromStoredSpec(text, 'test')), text);
+    }
+  });
+
+  it('recomputes derived fields instead of trusting them', () => {
+    const stored = JSON.parse(toStoredSpec(buildControlPlaneSpec(base))) as Record<string, unknown>;
+    stored.clusterDnsIp = '10.3.0.99';
+    assert.equal(fromStoredSpec(JSON.stringify(stored), 'test').clusterDnsIp, '10.3.0.10');
+  });
+
+  it('rejects an edited spec naming the ConfigMap and the field', () => {
+    const stored = JSON.parse(toStoredSpec(buildControlPlaneSpec(base))) as Record<string, unknown>;
+    const source = 'ConfigMap team-a/dev-control-plane';
+    assert.throws(
+      () => fromStoredSpec('{', source),
+      /ConfigMap team-a\/dev-control-plane: spec.json is not JSON/,
+    );
+    assert.throws(() => fromStoredSpec('[]', source), /not a JSON object/);
+    assert.throws(
+      () => fromStoredSpec(JSON.stringify({ ...stored, expose: 'hostport' }), source),
+      /dev-control-plane: Expected spec\.json expose to be one of nodeport, loadbalancer, ingress, got "hostport"/,
+    );
+    assert.throws(
+      () => fromStoredSpec(JSON.stringify({ ...stored, nodePorts: { api: '30443' } }), source),
+      /spec\.json nodePorts\.api to be a number, got "30443"/,
+    );
+    assert.throws(
+      () => fromStoredSpec(JSON.stringify({ ...stored, host: 7 }), source),
+      /spec\.json host to be a string, got 7/,
+    );
   });
 });

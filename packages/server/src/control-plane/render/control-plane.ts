@@ -17,19 +17,17 @@ import type {
 } from '@kubernetes/client-node';
 import { renderKubeconfig, type CertifiedKeyPair } from '@k8s-on-k8s/shared';
 import { stringify as stringifyYaml } from 'yaml';
-import { CONTROL_PLANE_LABEL, publicApiPort, publicJoinUrl, type ControlPlaneSpec } from '../spec.js';
+import { publicApiPort, publicJoinUrl, toStoredSpec, type ControlPlaneSpec } from '../spec.js';
 import { PKI_NAMES, pkiSecretData, pkiSecretName, type ControlPlanePki, type PkiName } from '../pki.js';
 import { SERVER_VERSION } from '../../version.js';
-
-/** The parts of a control plane, used in object names (`<name>-<component>`) and labels. */
-export const COMPONENTS = ['etcd', 'apiserver', 'controller-manager', 'scheduler', 'join-server'] as const;
-export type Component = (typeof COMPONENTS)[number];
-
-export const COMPONENT_LABEL = 'k8s-on-k8s.io/component';
-/** On Secrets and PVCs that `delete --keep-data` keeps: etcd data is useless without its CA and key. */
-export const DATA_LABEL = 'k8s-on-k8s.io/data';
-/** On pod templates: a hash of the args and mounted Secrets, so changing either rolls the pods. */
-export const CHECKSUM_ANNOTATION = 'k8s-on-k8s.io/config-checksum';
+import {
+  CONTROL_PLANE_LABEL,
+  COMPONENT_LABEL,
+  DATA_LABEL,
+  CHECKSUM_ANNOTATION,
+  JOIN_SERVER_USER,
+} from '../../contract.js';
+import { componentName, controlPlaneLabels, specConfigMapName, type Component } from '../names.js';
 
 /** The join server image; built from this repository at the same version as the CLI. */
 export const JOIN_SERVER_IMAGE = `ghcr.io/k8s-on-k8s/k8s-join-server:v${SERVER_VERSION}`;
@@ -74,7 +72,7 @@ export function renderControlPlane(spec: ControlPlaneSpec, pki: ControlPlanePki)
       pki.controllerManager,
     ),
     kubeconfigSecret(spec, pki, 'scheduler', 'system:kube-scheduler', pki.scheduler),
-    kubeconfigSecret(spec, pki, 'join-server', 'k8s-join-server', pki.joinServerClient),
+    kubeconfigSecret(spec, pki, 'join-server', JOIN_SERVER_USER, pki.joinServerClient),
   ];
   const secretData = new Map(secrets.map((s) => [s.metadata?.name ?? '', s.data ?? {}]));
   const workloads = [
@@ -99,21 +97,6 @@ export function formatObjectsYaml(objects: readonly KubernetesObject[]): string 
   return objects.map((object) => `---\n${stringifyYaml(object, { lineWidth: 0 })}`).join('');
 }
 
-/** The labels every object of the control plane carries. */
-export function controlPlaneLabels(spec: Pick<ControlPlaneSpec, 'name'>): Record<string, string> {
-  return { [CONTROL_PLANE_LABEL]: spec.name, 'app.kubernetes.io/managed-by': 'k8s-on-k8s' };
-}
-
-/** The name of a component's Deployment/StatefulSet/Service, e.g. `dev-apiserver`. */
-export function componentName(spec: Pick<ControlPlaneSpec, 'name'>, component: Component): string {
-  return `${spec.name}-${component}`;
-}
-
-/** The name of the ConfigMap holding the spec, which list, status and kubeconfig read back. */
-export function specConfigMapName(spec: Pick<ControlPlaneSpec, 'name'>): string {
-  return `${spec.name}-control-plane`;
-}
-
 /** The hosted apiserver's EncryptionConfiguration: Secrets sealed with secretbox, reads of old plain data allowed. */
 export function renderEncryptionConfiguration(key: string): string {
   return stringifyYaml({
@@ -133,7 +116,7 @@ function renderSpecConfigMap(spec: ControlPlaneSpec): V1ConfigMap {
     apiVersion: 'v1',
     kind: 'ConfigMap',
     metadata: { name: specConfigMapName(spec), namespace: spec.namespace, labels: controlPlaneLabels(spec) },
-    data: { 'spec.json': `${JSON.stringify(spec, null, 2)}\n` },
+    data: { 'spec.json': toStoredSpec(spec) },
   };
 }
 

@@ -4,10 +4,8 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import { stringify as stringifyYaml } from 'yaml';
 import type { ControlPlaneSpec } from '../spec.js';
 import { renderJoinServerRbac } from './join-server-rbac.js';
-import { controlPlaneLabels } from './control-plane.js';
-
-/** The group the join server puts on every bootstrap token it mints (DESIGN.md, "Joining a worker"). */
-export const BOOTSTRAPPERS_GROUP = 'system:bootstrappers:k8s-on-k8s';
+import { controlPlaneLabels } from '../names.js';
+import { BOOTSTRAPPERS_GROUP } from '../../contract.js';
 
 /** Pinned images of the hosted add-ons (the control plane images follow --version). */
 export const ADDON_IMAGES = {

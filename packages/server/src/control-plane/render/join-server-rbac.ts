@@ -1,3 +1,4 @@
+import { JOIN_SERVER_USER, JOIN_TOKEN_RESOURCE } from '../../contract.js';
 // The hosted cluster's RBAC for the join server, least privilege: it manages Secrets in
 // kube-system (bootstrap tokens, and join tokens with --store kubernetes) and asks the apiserver
 // to review admins' tokens and access. Nothing else: no reads outside kube-system, no Nodes, no
@@ -7,7 +8,6 @@
 // deploy/join-server/rbac.yaml holds exactly these objects; a test keeps the two equal.
 
 /** The user name in the join server's client certificate (CN) when it runs outside the cluster. */
-export const JOIN_SERVER_USER = 'k8s-join-server';
 /** The ClusterRole admins are bound to in order to mint, list and revoke join tokens. */
 export const JOIN_TOKEN_ADMIN_CLUSTER_ROLE = 'k8s-on-k8s:join-token-admin';
 
@@ -87,7 +87,11 @@ export function renderJoinServerRbac(): readonly RbacObject[] {
       kind: 'ClusterRole',
       metadata: { name: JOIN_TOKEN_ADMIN_CLUSTER_ROLE, labels: { ...LABELS } },
       rules: [
-        { apiGroups: ['k8s-on-k8s.io'], resources: ['jointokens'], verbs: ['create', 'list', 'delete'] },
+        {
+          apiGroups: [JOIN_TOKEN_RESOURCE.group],
+          resources: [JOIN_TOKEN_RESOURCE.resource],
+          verbs: ['create', 'list', 'delete'],
+        },
       ],
     },
   ];

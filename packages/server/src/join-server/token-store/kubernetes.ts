@@ -8,6 +8,7 @@ import {
   type JoinTokenRecord,
   type JoinTokenStore,
 } from './store.js';
+import { JOIN_TOKEN_SECRET_TYPE, JOIN_TOKEN_LABEL } from '../../contract.js';
 
 // Join tokens as Secrets in the hosted cluster's kube-system, one per token, so every join-server
 // replica sees the same state. The record (hash only, never the secret) is one JSON data key.
@@ -26,9 +27,7 @@ import {
 // left. Fifty agents presenting one token cost a couple of round trips, not fifty conflicts.
 
 /** The Secret type of stored join tokens (not a bootstrap token: the apiserver ignores it). */
-export const JOIN_TOKEN_SECRET_TYPE = 'k8s-on-k8s.io/join-token';
 /** The label every stored join token carries; `list` selects on it. */
-export const JOIN_TOKEN_LABEL = 'k8s-on-k8s.io/join-token';
 const NAMESPACE = 'kube-system';
 const RECORD_KEY = 'record.json';
 const MAX_CAS_ATTEMPTS = 50;

@@ -1,0 +1,142 @@
+// The flags the control-plane commands share, their help text, and the one step from flag strings
+// to the typed spec input (numbers parsed, `none` read as an emptyDir) that the core validates.
+import { ValidationError, parseFlags } from '@k8s-on-k8s/shared';
+import type { KubeConfig } from '@kubernetes/client-node';
+import { loadKubeConfig } from '../../kube/kubeconfig.js';
+import { validateControlPlaneName, validateNamespaceName } from '../../control-plane/names.js';
+import type { Cni, ControlPlaneSpecInput, Exposure } from '../../control-plane/spec.js';
+import type { ControlPlaneCommandDeps } from '../command-deps.js';
+
+export const SPEC_FLAGS = {
+  namespace: { type: 'string', short: 'n' },
+  host: { type: 'string' },
+  'join-host': { type: 'string' },
+  version: { type: 'string' },
+  expose: { type: 'string' },
+  'ingress-class': { type: 'string' },
+  'api-node-port': { type: 'string' },
+  'join-node-port': { type: 'string' },
+  cni: { type: 'string' },
+  'etcd-storage': { type: 'string' },
+  'service-cidr': { type: 'string' },
+  'pod-cidr': { type: 'string' },
+  vip: { type: 'string' },
+} as const;
+export const CLUSTER_FLAGS = { kubeconfig: { type: 'string' }, context: { type: 'string' } } as const;
+export const HELP_FLAG = { help: { type: 'boolean', short: 'h' } } as const;
+const TARGET_FLAGS = { namespace: SPEC_FLAGS.namespace, ...CLUSTER_FLAGS, ...HELP_FLAG } as const;
+
+export const SPEC_HELP = `  -n, --namespace NS        infra namespace to create it in (required)
+  --host API_HOST           public DNS name (or IP) of the hosted API (required); it must route to
+                            the infra cluster's nodes (nodeport), load balancer or ingress
+  --version VERSION         Kubernetes version (default v1.37.2); the etcd image follows it
+  --expose KIND             nodeport (default), loadbalancer or ingress (TLS passthrough)
+  --ingress-class NAME      IngressClass of the ingress (with --expose ingress)
+  --join-host HOST          public name of the join server (default: --host; join.<host> behind an ingress)
+  --api-node-port PORT      NodePort of the apiserver (default: allocated by the infra cluster)
+  --join-node-port PORT     NodePort of the join server (default: allocated)
+  --cni KIND                flannel (default) or none
+  --etcd-storage SIZE       etcd PersistentVolumeClaim size (default 1Gi), or none for an emptyDir
+  --service-cidr CIDR       hosted Service CIDR (default 10.3.0.0/24; CoreDNS on its 10th IP)
+  --pod-cidr CIDR           hosted pod CIDR (default 10.2.0.0/16)
+  --vip IP                  the API address every worker carries on lo (default 10.199.199.199)`;
+export const CLUSTER_HELP = `  --kubeconfig FILE         infra cluster kubeconfig (default $KUBECONFIG or ~/.kube/config)
+  --context NAME            context of that kubeconfig (default: its current context)`;
+
+type FlagValues = Readonly<Record<string, string | boolean | undefined>>;
+
+/** The create/render flags as typed spec input; only the parsing of strings happens here. */
+export function specInputFromFlags(
+  positionals: readonly string[],
+  values: FlagValues,
+): ControlPlaneSpecInput {
+  if (positionals.length > 1)
+    throw invalid(`Expected one NAME, got ${positionals.map((p) => JSON.stringify(p)).join(' ')}`);
+  const str = (key: string): string | undefined => {
+    const value = values[key];
+    return typeof value === 'string' ? value : undefined;
+  };
+  const storage = str('etcd-storage');
+  return {
+    name: positionals[0],
+    namespace: str('namespace'),
+    host: str('host'),
+    joinHost: str('join-host'),
+    kubernetesVersion: str('version'),
+    // Membership is the core's check (it also guards input that comes as JSON).
+    expose: str('expose') as Exposure | undefined,
+    ingressClass: str('ingress-class'),
+    nodePorts: {
+      api: portFlag(str('api-node-port'), '--api-node-port'),
+      join: portFlag(str('join-node-port'), '--join-node-port'),
+    },
+    cni: str('cni') as Cni | undefined,
+    etcdStorage: storage === 'none' ? null : storage,
+    serviceCidr: str('service-cidr'),
+    podCidr: str('pod-cidr'),
+    vip: str('vip'),
+  };
+}
+
+/** An existing control plane named on the command line: `NAME -n NS` and the infra cluster flags. */
+export interface ControlPlaneTarget {
+  readonly name: string;
+  readonly namespace: string;
+  readonly infra: KubeConfig;
+}
+
+/**
+ * The shared start of the commands that act on one existing control plane: parse `NAME -n NS`
+ * and the infra cluster flags, answer --help (its exit code is returned), load the kubeconfig.
+ */
+export function parseTarget(
+  argv: readonly string[],
+  deps: ControlPlaneCommandDeps,
+  helpText: string,
+  extraFlags: Readonly<Record<string, { type: 'boolean' }>> = {},
+): number | (ControlPlaneTarget & { readonly flags: FlagValues }) {
+  const { values, positionals } = parseFlags(argv, { ...TARGET_FLAGS, ...extraFlags }, true);
+  if (values.help === true) return printHelp(deps, helpText);
+  const [name, ...rest] = positionals;
+  if (name === undefined) throw invalid('Missing NAME: the control plane name');
+  if (rest.length > 0)
+    throw invalid(`Expected one NAME, got ${positionals.map((p) => JSON.stringify(p)).join(' ')}`);
+  return {
+    name: validateControlPlaneName(name),
+    namespace: requiredNamespace(values.namespace),
+    infra: loadInfraKubeConfig(values),
+    flags: values,
+  };
+}
+
+/** The infra cluster from --kubeconfig/--context (default $KUBECONFIG or ~/.kube/config). */
+export function loadInfraKubeConfig(values: FlagValues): KubeConfig {
+  const path = values.kubeconfig;
+  const context = values.context;
+  return loadKubeConfig({
+    path: typeof path === 'string' ? path : undefined,
+    context: typeof context === 'string' ? context : undefined,
+  });
+}
+
+export function requiredNamespace(namespace: string | boolean | undefined): string {
+  if (typeof namespace !== 'string') throw invalid('Missing -n/--namespace: the infra namespace');
+  return validateNamespaceName(namespace);
+}
+
+export function printHelp(deps: ControlPlaneCommandDeps, text: string): number {
+  deps.stdout(text.trimEnd());
+  return 0;
+}
+
+export function invalid(message: string): ValidationError {
+  return new ValidationError('INVALID_ARGUMENT', message);
+}
+
+function portFlag(text: string | undefined, flag: string): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^\d{1,5}$/.test(text)) {
+    throw invalid(`Expected ${flag} to be a NodePort between 30000 and 32767, got ${JSON.stringify(text)}`);
+  }
+  return Number(text);
+}

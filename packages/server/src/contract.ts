@@ -1,0 +1,41 @@
+// The names the programs of this package agree on: what the control-plane renderer writes into a
+// hosted cluster (RBAC subjects, resources, labels) must match what k8s-join-server mints and
+// checks, and what delete selects must match what create labels. Stated once, here; a test
+// (test/contract.test.ts) holds the renderer and the join server to it.
+export { API_VIP } from '@k8s-on-k8s/shared';
+
+/** On every object of a control plane, infra and hosted: `<name>`. Delete and list select by it. */
+export const CONTROL_PLANE_LABEL = 'k8s-on-k8s.io/control-plane';
+/** On the objects of one component (`etcd`, `apiserver`, …), so a selector can pick them. */
+export const COMPONENT_LABEL = 'k8s-on-k8s.io/component';
+/** On Secrets and PVCs that `delete --keep-data` keeps: etcd data is useless without its CA and key. */
+export const DATA_LABEL = 'k8s-on-k8s.io/data';
+/** On pod templates: a hash of the args and mounted Secrets, so changing either rolls the pods. */
+export const CHECKSUM_ANNOTATION = 'k8s-on-k8s.io/config-checksum';
+/** Who applied it, for people reading objects; the value is always k8s-on-k8s. */
+export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by';
+
+/** The one field manager of everything k8s-on-k8s applies, so re-applying takes nothing from anyone else. */
+export const FIELD_MANAGER = 'k8s-on-k8s';
+
+/**
+ * The group every bootstrap token the join server mints carries (`auth-extra-groups`), and the
+ * subject of the hosted cluster's node-bootstrap RBAC: CSR creation and auto-approval.
+ */
+export const BOOTSTRAPPERS_GROUP = 'system:bootstrappers:k8s-on-k8s';
+
+/** On each bootstrap-token Secret: the join token whose use minted it (an id, never a secret). */
+export const JOIN_TOKEN_ID_LABEL = 'k8s-on-k8s.io/join-token-id';
+
+/**
+ * The virtual resource admins are authorized for (SubjectAccessReview) to mint, list and revoke
+ * join tokens; the join server's RBAC renders a ClusterRole for it.
+ */
+export const JOIN_TOKEN_RESOURCE = { group: 'k8s-on-k8s.io', resource: 'jointokens' } as const;
+
+/** The user name (certificate CN) of the join server's client certificate for the hosted apiserver. */
+export const JOIN_SERVER_USER = 'k8s-join-server';
+
+/** The Secret type and label of a join-token record in the kubernetes token store. */
+export const JOIN_TOKEN_SECRET_TYPE = 'k8s-on-k8s.io/join-token';
+export const JOIN_TOKEN_LABEL = 'k8s-on-k8s.io/join-token';

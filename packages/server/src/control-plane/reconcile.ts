@@ -1,0 +1,205 @@
+// The reconcile core: spec + infra API client + clock → an ensured control plane, reported as data
+// and as events. The CLI calls it directly; an operator calls the same functions for each
+// HostedControlPlane, so both make identical objects. No printing, no files, no flags here.
+import {
+  VersionApi,
+  type KubeConfig,
+  type KubernetesObject,
+  type V1Secret,
+  type V1Service,
+} from '@kubernetes/client-node';
+import { K8sOnK8sError } from '@k8s-on-k8s/shared';
+import { CONTROL_PLANE_LABEL, DATA_LABEL } from '../contract.js';
+import {
+  applyObjects,
+  deleteObjects,
+  describeObject,
+  kubernetesError,
+  listObjects,
+  readObject,
+} from '../kube/apply.js';
+import { kubeConfigFromString } from '../kube/kubeconfig.js';
+import { waitForReadyz } from '../kube/readyz.js';
+import { CONTROL_PLANE_KINDS, KINDS } from './kinds.js';
+import { componentName } from './names.js';
+import {
+  PKI_NAMES,
+  completeControlPlanePki,
+  readControlPlanePki,
+  type ControlPlanePki,
+  type PkiName,
+} from './pki.js';
+import { renderAdminKubeconfig } from './render/admin-kubeconfig.js';
+import { renderControlPlane, renderControlPlaneServices } from './render/control-plane.js';
+import { renderHostedAssets } from './render/hosted-assets.js';
+import { publicApiUrl, publicJoinUrl, withNodePorts, type ControlPlaneSpec } from './spec.js';
+
+/** What happened, step by step, for a person (the CLI prints it) or a controller (it records Events). */
+export type ControlPlaneEvent =
+  | { readonly type: 'PkiCompleted'; readonly generated: readonly PkiName[]; readonly total: number }
+  | { readonly type: 'NodePortsAllocated'; readonly api: number; readonly join: number }
+  | { readonly type: 'Applied'; readonly object: string }
+  | { readonly type: 'Waiting'; readonly message: string }
+  | { readonly type: 'HostedAssetsInstalled'; readonly count: number };
+
+/** What ensureControlPlane needs from the world. */
+export interface ReconcileDeps {
+  /** The infra cluster, with the caller's credentials. */
+  readonly infra: KubeConfig;
+  readonly now: () => Date;
+  readonly onEvent: (event: ControlPlaneEvent) => void;
+}
+
+export interface EnsureOptions {
+  /** How long to wait for the hosted /readyz; 0 = apply and return (no hosted assets yet). */
+  readonly readyTimeoutMs: number;
+}
+
+/** The control plane as ensured: the spec with its allocated NodePorts, endpoints, credentials. */
+export interface EnsuredControlPlane {
+  readonly spec: ControlPlaneSpec;
+  readonly apiUrl: string;
+  readonly joinUrl: string;
+  /** The PKI entries generated this time (empty on a re-run). */
+  readonly generatedPki: readonly PkiName[];
+  readonly appliedObjects: number;
+  /** The hosted cluster's admin kubeconfig (it holds a private key: write it 0600 or not at all). */
+  readonly adminKubeconfig: string;
+  /** Whether the hosted /readyz answered (false only with readyTimeoutMs 0). */
+  readonly ready: boolean;
+  /** Objects applied inside the hosted cluster (undefined when not waited for). */
+  readonly hostedAssets: number | undefined;
+  /** The hosted apiserver's /version gitVersion, once ready. */
+  readonly serverVersion: string | undefined;
+}
+
+/**
+ * Ensures the control plane `spec` describes: completes its PKI (generating only what is missing
+ * or no longer fits), allocates NodePorts, server-side applies every infra object, waits for the
+ * hosted /readyz and installs the hosted assets. Idempotent: a second run writes nothing.
+ */
+export async function ensureControlPlane(
+  requested: ControlPlaneSpec,
+  deps: ReconcileDeps,
+  options: EnsureOptions,
+): Promise<EnsuredControlPlane> {
+  const existing = await readExistingPki(deps.infra, requested);
+  const { pki, generated } = await completeControlPlanePki(requested, existing, { now: deps.now });
+  deps.onEvent({ type: 'PkiCompleted', generated, total: PKI_NAMES.length });
+
+  const spec = requested.expose === 'nodeport' ? await allocateNodePorts(deps.infra, requested) : requested;
+  if (spec.expose === 'nodeport' && spec.nodePorts.api !== undefined && spec.nodePorts.join !== undefined) {
+    deps.onEvent({ type: 'NodePortsAllocated', api: spec.nodePorts.api, join: spec.nodePorts.join });
+  }
+  const applied = await applyObjects(deps.infra, renderControlPlane(spec, pki), (object) => {
+    deps.onEvent({ type: 'Applied', object: describeObject(object) });
+  });
+  const adminKubeconfig = renderAdminKubeconfig(spec, pki);
+  const ensured = {
+    spec,
+    apiUrl: publicApiUrl(spec),
+    joinUrl: publicJoinUrl(spec),
+    generatedPki: generated,
+    appliedObjects: applied.length,
+    adminKubeconfig,
+  };
+  if (options.readyTimeoutMs === 0) {
+    return { ...ensured, ready: false, hostedAssets: undefined, serverVersion: undefined };
+  }
+
+  await waitForReadyz({
+    url: ensured.apiUrl,
+    caPem: pki.ca.certPem,
+    clientCertPem: pki.admin.certPem,
+    clientKeyPem: pki.admin.keyPem,
+    timeoutMs: options.readyTimeoutMs,
+    onProgress: (message) => {
+      deps.onEvent({ type: 'Waiting', message });
+    },
+  });
+  const hosted = kubeConfigFromString(adminKubeconfig);
+  const installed = await applyObjects(hosted, renderHostedAssets(spec));
+  deps.onEvent({ type: 'HostedAssetsInstalled', count: installed.length });
+  const version = await hosted
+    .makeApiClient(VersionApi)
+    .getCode()
+    .catch((error: unknown) => {
+      throw kubernetesError('read the hosted /version', error);
+    });
+  return { ...ensured, ready: true, hostedAssets: installed.length, serverVersion: version.gitVersion };
+}
+
+/** Which objects to keep when deleting. */
+export interface DeleteOptions {
+  /** Keep etcd's PersistentVolumeClaim and the PKI Secrets, so a later create picks both up. */
+  readonly keepData: boolean;
+  readonly onDeleted?: (object: string) => void;
+}
+
+/** Deletes every object labelled with the control plane's name in `namespace`, and nothing else. */
+export async function deleteControlPlane(
+  infra: KubeConfig,
+  namespace: string,
+  name: string,
+  options: DeleteOptions,
+): Promise<readonly KubernetesObject[]> {
+  const selector = `${CONTROL_PLANE_LABEL}=${name}${options.keepData ? `,${DATA_LABEL}!=true` : ''}`;
+  const deleted = await deleteObjects(infra, CONTROL_PLANE_KINDS, namespace, selector, (object) =>
+    options.onDeleted?.(describeObject(object)),
+  );
+  if (deleted.length === 0) {
+    throw new K8sOnK8sError(
+      'NOT_FOUND',
+      `no objects labelled ${CONTROL_PLANE_LABEL}=${name} in namespace ${namespace}`,
+      {
+        hint: `k8s-on-k8s list -n ${namespace} shows the control planes there`,
+      },
+    );
+  }
+  return deleted;
+}
+
+/** The PKI Secrets of a control plane that exist, parsed (missing or unreadable entries left out). */
+export async function readExistingPki(
+  infra: KubeConfig,
+  spec: ControlPlaneSpec,
+): Promise<Partial<ControlPlanePki>> {
+  const secrets = (await listObjects(
+    infra,
+    KINDS.secret,
+    spec.namespace,
+    `${CONTROL_PLANE_LABEL}=${spec.name},${DATA_LABEL}=true`,
+  )) as V1Secret[];
+  return readControlPlanePki(spec, new Map(secrets.map((s) => [s.metadata?.name ?? '', s.data ?? {}])));
+}
+
+/**
+ * Fills in the NodePorts the spec leaves open: kept from the existing Services, else allocated by
+ * applying the Services first. Never drops an allocated port, which would make the next apply
+ * release it and get a new one.
+ */
+async function allocateNodePorts(infra: KubeConfig, spec: ControlPlaneSpec): Promise<ControlPlaneSpec> {
+  const services = renderControlPlaneServices(spec);
+  const port = async (component: 'apiserver' | 'join-server', given: number | undefined): Promise<number> => {
+    if (given !== undefined) return given;
+    const name = componentName(spec, component);
+    const existing = await readObject<V1Service>(infra, KINDS.service, spec.namespace, name);
+    const kept = existing?.spec?.ports?.[0]?.nodePort;
+    if (kept !== undefined) return kept;
+    const service = services.find((s) => s.metadata?.name === name);
+    const [applied] = (await applyObjects(infra, service === undefined ? [] : [service])) as V1Service[];
+    const allocated = applied?.spec?.ports?.[0]?.nodePort;
+    if (allocated === undefined) {
+      throw new K8sOnK8sError(
+        'SERVER_ERROR',
+        `the infra cluster allocated no NodePort for Service ${spec.namespace}/${name}`,
+      );
+    }
+    return allocated;
+  };
+  return withNodePorts(
+    spec,
+    await port('apiserver', spec.nodePorts.api),
+    await port('join-server', spec.nodePorts.join),
+  );
+}
