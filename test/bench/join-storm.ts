@@ -17,7 +17,7 @@ import {
   type NodeBootstrapMode,
   joinCommandArgs,
   nodeBootstrapModeFromEnv,
-} from '../src/index.js';
+} from '../harness/index.js';
 
 const WORKERS = Number(process.env.JOIN_STORM_WORKERS ?? '20');
 // Worker hosts boot one at a time (boots in parallel batches were not retried after a harness fix).

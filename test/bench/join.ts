@@ -22,12 +22,12 @@ import {
   resolveKubeconfig,
   parseKubeconfig,
 } from '@k8s-on-k8s/shared';
-import { startControlPlane, type ControlPlane } from '../src/index.js';
+import { startControlPlane, type ControlPlane } from '../harness/index.js';
 import {
   applyJoinServerRbac,
   joinRequestBody,
   prepareJoinServerFiles,
-} from '../integration/join-server-fixture.js';
+} from '../harness/join/join-server-fixture.js';
 
 const TOTAL = Number(process.env.BENCH_JOINS ?? 1000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 50);

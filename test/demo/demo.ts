@@ -24,7 +24,7 @@ import {
   type NodeBootstrapMode,
   joinCommandArgs,
   nodeBootstrapModeFromEnv,
-} from '../src/index.js';
+} from '../harness/index.js';
 
 const NAME = 'demo';
 const NAMESPACE = 'team-a';

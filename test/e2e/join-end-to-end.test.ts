@@ -34,7 +34,7 @@ import {
   eventually,
   joinCommandArgs,
   nodeBootstrapModeFromEnv,
-} from '../src/index.js';
+} from '../harness/index.js';
 
 const NAME = 'e2e';
 const NAMESPACE = 'hosted-e2e';

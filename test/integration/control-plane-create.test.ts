@@ -26,7 +26,7 @@ import {
   waitForReadyz,
   type ControlPlaneCommandDeps,
 } from '@k8s-on-k8s/server';
-import { startControlPlane, type ControlPlane } from '../src/index.js';
+import { startControlPlane, type ControlPlane } from '../harness/index.js';
 
 const NAMESPACE = 'team-a';
 

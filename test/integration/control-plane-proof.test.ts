@@ -1,5 +1,5 @@
 // Proof that a rendered control plane works, not just that it parses: `create` applies it to a
-// real infra apiserver; loadRenderedControlPlane (test/src) reads back what was stored there
+// real infra apiserver; loadRenderedControlPlane (test/harness/kube) reads back what was stored there
 // (StatefulSet, Deployments, Secrets), lays the pods' Secret volumes out under a temp dir and runs
 // the harness-built etcd, kube-apiserver, kube-controller-manager and kube-scheduler with exactly the
 // rendered args (paths mapped onto the temp dir, ports onto loopback); this test reaches /readyz
@@ -34,7 +34,7 @@ import {
   startControlPlane,
   type ControlPlane,
   type RenderedControlPlane,
-} from '../src/index.js';
+} from '../harness/index.js';
 
 const NAME = 'proof';
 const NAMESPACE = 'hosted-proof';

@@ -17,7 +17,7 @@ import {
   type CreatedToken,
 } from '@k8s-on-k8s/shared';
 import { readTokenFile } from '@k8s-on-k8s/server';
-import { startControlPlane, type ControlPlane } from '../src/index.js';
+import { startControlPlane, type ControlPlane } from '../harness/index.js';
 import {
   applyJoinServerRbac,
   callJoinServer,
@@ -25,7 +25,7 @@ import {
   prepareJoinServerFiles,
   startInProcessJoinServer,
   type JoinServerFiles,
-} from './join-server-fixture.js';
+} from '../harness/join/join-server-fixture.js';
 
 // The built executables as child processes: k8s-join-server drains on SIGTERM and keeps a
 // readable store across kill -9; `k8s-on-k8s token` mints, lists and revokes through it.

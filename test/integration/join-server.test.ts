@@ -19,7 +19,7 @@ import {
   type TokenInfo,
 } from '@k8s-on-k8s/shared';
 import { JOIN_TOKEN_SECRET_TYPE, joinTokenSecretName } from '@k8s-on-k8s/server';
-import { startControlPlane, type ControlPlane } from '../src/index.js';
+import { startControlPlane, type ControlPlane } from '../harness/index.js';
 import {
   applyJoinServerRbac,
   callJoinServer,
@@ -28,7 +28,7 @@ import {
   startInProcessJoinServer,
   type InProcessJoinServer,
   type JoinServerFiles,
-} from './join-server-fixture.js';
+} from '../harness/join/join-server-fixture.js';
 
 // The join server against a real kube-apiserver: tokens minted through the admin API, joins that
 // mint real bootstrap tokens, both token stores. The server runs with a least-privilege client
@@ -620,7 +620,7 @@ describe('join server admin authentication and rate limits', () => {
 
   it('reports not ready when the hosted apiserver does not answer', async () => {
     const { writeFile } = await import('node:fs/promises');
-    const { freePort } = await import('../src/index.js');
+    const { freePort } = await import('../harness/index.js');
     const deadKubeconfig = join(dir, 'dead.kubeconfig');
     const text = await readFile(join(dir, 'join-server.kubeconfig'), 'utf8');
     await writeFile(deadKubeconfig, text.replace(new URL(cp.url).host, `127.0.0.1:${await freePort()}`));

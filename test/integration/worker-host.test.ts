@@ -19,7 +19,7 @@ import {
   type NetworkPair,
   type WorkerHost,
   eventually,
-} from '../src/index.js';
+} from '../harness/index.js';
 
 function isAlive(pid: number): boolean {
   try {
@@ -297,7 +297,7 @@ describe('worker host: systemd as PID 1 of a fake worker machine', { timeout: 30
     it(`cleans up a worker host whose test process died (${death})`, async () => {
       const dir = await mkdtemp(join(tmpdir(), 'k8s-on-k8s-worker-host-crash-'));
       const script = join(dir, 'crash.mjs');
-      const index = fileURLToPath(new URL('../src/index.js', import.meta.url));
+      const index = fileURLToPath(new URL('../harness/index.js', import.meta.url));
       await writeFile(
         script,
         `import { startWorkerHost } from ${JSON.stringify(index)};

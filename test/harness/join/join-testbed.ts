@@ -2,20 +2,13 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { issueCertificate, type CertifiedKeyPair } from '@k8s-on-k8s/shared';
-import {
-  REPO_ROOT,
-  createNetworkNamespace,
-  createNetworkPair,
-  exposeInNamespace,
-  kubeBinary,
-  startControlPlane,
-  startWorkerHost,
-  type ControlPlane,
-  type NamespaceExposure,
-  type NetworkNamespace,
-  type NetworkPair,
-  type WorkerHost,
-} from '../src/index.js';
+import { kubeBinary } from '../kube/kube-binaries.js';
+import { startControlPlane, type ControlPlane } from '../kube/local-kube-cluster.js';
+import { exposeInNamespace, type NamespaceExposure } from '../net/namespace-exposure.js';
+import { createNetworkNamespace, type NetworkNamespace } from '../net/network-namespace.js';
+import { createNetworkPair, type NetworkPair } from '../net/network-pair.js';
+import { REPO_ROOT } from '../repo-root.js';
+import { startWorkerHost, type WorkerHost } from '../worker/worker-host.js';
 import {
   applyJoinServerRbac,
   prepareJoinServerFiles,

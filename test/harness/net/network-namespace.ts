@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process';
 import { execa } from 'execa';
-import { registerExitCleanup } from './exit-cleanup.js';
-import { TEST_RESOURCE_PREFIX, uniqueTestResourceName } from './test-resource-name.js';
+import { registerExitCleanup } from '../process/exit-cleanup.js';
+import { TEST_RESOURCE_PREFIX, uniqueTestResourceName } from '../process/test-resource-name.js';
 
 /** The output of a command that ran to completion (a non-zero exit is a result, not an error). */
 export interface CommandResult {

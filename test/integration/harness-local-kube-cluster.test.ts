@@ -15,7 +15,7 @@ import {
   generateRsaKeyPair,
   renderKubeconfig,
 } from '@k8s-on-k8s/shared';
-import { eventually, startControlPlane, httpsGet, type ControlPlane } from '../src/index.js';
+import { eventually, startControlPlane, httpsGet, type ControlPlane } from '../harness/index.js';
 
 function kubeConfigFor(
   cp: ControlPlane,

@@ -3,9 +3,9 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
-import { deleteTestNamespaceSync } from './network-namespace.js';
+import { deleteTestNamespaceSync } from '../net/network-namespace.js';
+import { findTestCgroups, removeCgroupTree } from '../worker/worker-cgroup.js';
 import { isStaleTestResource, TEST_RESOURCE_PREFIX } from './test-resource-name.js';
-import { findTestCgroups, removeCgroupTree } from './worker-cgroup.js';
 
 /** What cleanupStaleTestNamespaces removed, by name. */
 export interface StaleTestResources {

@@ -10,7 +10,7 @@ import {
   startJoinServer,
   type RunningJoinServer,
 } from '@k8s-on-k8s/server';
-import type { ControlPlane } from '../src/index.js';
+import type { ControlPlane } from '../kube/local-kube-cluster.js';
 
 // Shared set-up of the join-server integration tests: the join server's RBAC applied to a real
 // apiserver, a serving certificate and a least-privilege client certificate (CN k8s-join-server,

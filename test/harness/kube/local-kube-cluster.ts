@@ -10,9 +10,9 @@ import {
   renderKubeconfig,
   type CertifiedKeyPair,
 } from '@k8s-on-k8s/shared';
-import { ChildProcessGroup } from './child-process-group.js';
-import { freePort } from './free-port.js';
-import { httpsGet } from './https-get.js';
+import { freePort } from '../net/free-port.js';
+import { httpsGet } from '../net/https-get.js';
+import { ChildProcessGroup } from '../process/child-process-group.js';
 import { kubeBinary } from './kube-binaries.js';
 
 /** What to start: etcd and kube-apiserver always; the controller-manager and scheduler on request. */

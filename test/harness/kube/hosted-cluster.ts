@@ -6,11 +6,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { caCertHash, parseKubeconfig, resolveKubeconfig } from '@k8s-on-k8s/shared';
 import { componentName } from '@k8s-on-k8s/server';
-import { startControlPlane, type ControlPlane } from './control-plane.js';
-import { REPO_ROOT } from './kube-binaries.js';
-import { exposeInNamespace, type NamespaceExposure } from './namespace-exposure.js';
-import { relayFromNamespace, type NamespaceRelay } from './namespace-relay.js';
-import { createNetworkNamespace, type CommandResult, type NetworkNamespace } from './network-namespace.js';
+import { exposeInNamespace, type NamespaceExposure } from '../net/namespace-exposure.js';
+import { relayFromNamespace, type NamespaceRelay } from '../net/namespace-relay.js';
+import {
+  createNetworkNamespace,
+  type CommandResult,
+  type NetworkNamespace,
+} from '../net/network-namespace.js';
+import { REPO_ROOT } from '../repo-root.js';
+import { startControlPlane, type ControlPlane } from './local-kube-cluster.js';
 import { loadRenderedControlPlane, type RenderedControlPlane } from './rendered-control-plane.js';
 
 // The admin's half of the end-to-end story: an infra cluster (a harness apiserver on this machine's
