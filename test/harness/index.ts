@@ -12,6 +12,8 @@ export * from './process/test-resource-name.js';
 export * from './worker/worker-boot-script.js';
 export * from './worker/worker-cgroup.js';
 export * from './worker/worker-host.js';
+export * from './worker/worker-bind-mount.js';
+export * from './process/command-result.js';
 export * from './worker/worker-root.js';
 export * from './net/namespace-exposure.js';
 export * from './worker/kubelet-kernel-tunables.js';

@@ -8,11 +8,8 @@ import { caCertHash, parseKubeconfig, resolveKubeconfig } from '@k8s-on-k8s/shar
 import { componentName } from '@k8s-on-k8s/server';
 import { exposeInNamespace, type NamespaceExposure } from '../net/namespace-exposure.js';
 import { relayFromNamespace, type NamespaceRelay } from '../net/namespace-relay.js';
-import {
-  createNetworkNamespace,
-  type CommandResult,
-  type NetworkNamespace,
-} from '../net/network-namespace.js';
+import { createNetworkNamespace, type NetworkNamespace } from '../net/network-namespace.js';
+import type { CommandResult } from '../process/command-result.js';
 import { REPO_ROOT } from '../repo-root.js';
 import { startControlPlane, type ControlPlane } from './local-kube-cluster.js';
 import { loadRenderedControlPlane, type RenderedControlPlane } from './rendered-control-plane.js';
