@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { caCertHash, type CertifiedKeyPair } from '@k8s-on-k8s/shared';
-import type { ControlPlane, WorkerHost } from '../harness/index.js';
+import type { LocalKubeCluster, WorkerHost } from '../harness/index.js';
 import { callJoinServer, type InProcessJoinServer } from '../harness/join/join-server-fixture.js';
 import { startJoinTestbed, VIP, type JoinTestbed } from '../harness/join/join-testbed.js';
 
@@ -16,7 +16,7 @@ interface TokenInfoLike {
 
 describe('k8s-join in a real systemd worker host', () => {
   let bed: JoinTestbed;
-  let cp: ControlPlane;
+  let cp: LocalKubeCluster;
   let worker: WorkerHost;
   let server: InProcessJoinServer;
   let admin: CertifiedKeyPair;

@@ -31,8 +31,8 @@ import { parseAllDocuments } from 'yaml';
 import {
   freePort,
   loadRenderedControlPlane,
-  startControlPlane,
-  type ControlPlane,
+  startLocalKubeCluster,
+  type LocalKubeCluster,
   type RenderedControlPlane,
 } from '../harness/index.js';
 
@@ -70,13 +70,13 @@ function etcdRange(
 }
 
 describe('a rendered control plane runs (harness binaries with the rendered args and Secrets)', () => {
-  let infra: ControlPlane;
+  let infra: LocalKubeCluster;
   let root: string;
   let rendered: RenderedControlPlane;
   let hosted: KubeConfig;
 
   before(async () => {
-    infra = await startControlPlane({ name: 'proof-infra' });
+    infra = await startLocalKubeCluster({ name: 'proof-infra' });
     root = await mkdtemp(join(tmpdir(), 'k8s-on-k8s-proof-'));
     const core = infra.kubeConfig().makeApiClient(CoreV1Api);
     await core.createNamespace({ body: { metadata: { name: NAMESPACE } } });

@@ -17,7 +17,7 @@ import {
   type CreatedToken,
 } from '@k8s-on-k8s/shared';
 import { readTokenFile } from '@k8s-on-k8s/server';
-import { startControlPlane, type ControlPlane } from '../harness/index.js';
+import { startLocalKubeCluster, type LocalKubeCluster } from '../harness/index.js';
 import {
   applyJoinServerRbac,
   callJoinServer,
@@ -108,13 +108,13 @@ async function spawnJoinServer(flags: readonly string[]): Promise<ChildServer> {
 }
 
 describe('k8s-join-server as a child process', () => {
-  let cp: ControlPlane;
+  let cp: LocalKubeCluster;
   let dir: string;
   let files: JoinServerFiles;
   let masters: CertifiedKeyPair;
 
   before(async () => {
-    cp = await startControlPlane({ name: 'join-process' });
+    cp = await startLocalKubeCluster({ name: 'join-process' });
     dir = await mkdtemp(join(tmpdir(), 'join-server-process-'));
     await applyJoinServerRbac(cp);
     files = await prepareJoinServerFiles(cp, dir);

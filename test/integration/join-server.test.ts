@@ -19,7 +19,7 @@ import {
   type TokenInfo,
 } from '@k8s-on-k8s/shared';
 import { JOIN_TOKEN_SECRET_TYPE, joinTokenSecretName } from '@k8s-on-k8s/server';
-import { startControlPlane, type ControlPlane } from '../harness/index.js';
+import { startLocalKubeCluster, type LocalKubeCluster } from '../harness/index.js';
 import {
   applyJoinServerRbac,
   callJoinServer,
@@ -65,7 +65,7 @@ async function presentedChain(url: string, caPem: string): Promise<string[]> {
 
 for (const storeKind of ['file', 'kubernetes'] as const) {
   describe(`join server (${storeKind} store) against a real apiserver`, () => {
-    let cp: ControlPlane;
+    let cp: LocalKubeCluster;
     let dir: string;
     let files: JoinServerFiles;
     let server: InProcessJoinServer;
@@ -110,7 +110,7 @@ for (const storeKind of ['file', 'kubernetes'] as const) {
         .map((entry) => entry.reason ?? '');
 
     before(async () => {
-      cp = await startControlPlane({ name: `join-${storeKind}` });
+      cp = await startLocalKubeCluster({ name: `join-${storeKind}` });
       dir = await mkdtemp(join(tmpdir(), `join-server-${storeKind}-`));
       await applyJoinServerRbac(cp);
       files = await prepareJoinServerFiles(cp, dir);
@@ -452,12 +452,12 @@ for (const storeKind of ['file', 'kubernetes'] as const) {
 }
 
 describe('join server admin authentication and rate limits', () => {
-  let cp: ControlPlane;
+  let cp: LocalKubeCluster;
   let dir: string;
   let server: InProcessJoinServer;
 
   before(async () => {
-    cp = await startControlPlane({ name: 'join-auth' });
+    cp = await startLocalKubeCluster({ name: 'join-auth' });
     dir = await mkdtemp(join(tmpdir(), 'join-server-auth-'));
     await applyJoinServerRbac(cp);
     const files = await prepareJoinServerFiles(cp, dir);

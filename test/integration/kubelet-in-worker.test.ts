@@ -6,7 +6,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, KubernetesObjectApi, type KubernetesObject, type V1Pod } from '@kubernetes/client-node';
 import { caCertHash, type CertifiedKeyPair } from '@k8s-on-k8s/shared';
 import { BOOTSTRAPPERS_GROUP } from '@k8s-on-k8s/server';
-import { KUBELET_KERNEL_TUNABLES, type ControlPlane, type WorkerHost } from '../harness/index.js';
+import { KUBELET_KERNEL_TUNABLES, type LocalKubeCluster, type WorkerHost } from '../harness/index.js';
 import { callJoinServer, type InProcessJoinServer } from '../harness/join/join-server-fixture.js';
 import { startJoinTestbed, type JoinTestbed } from '../harness/join/join-testbed.js';
 
@@ -45,7 +45,7 @@ function nodeBootstrapBindings(): KubernetesObject[] {
 
 describe('a real kubelet with containerd in a systemd worker host', () => {
   let bed: JoinTestbed;
-  let cp: ControlPlane;
+  let cp: LocalKubeCluster;
   let worker: WorkerHost;
   let server: InProcessJoinServer;
   let admin: CertifiedKeyPair;

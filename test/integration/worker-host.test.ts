@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import {
   ChildProcessGroup,
-  cleanupStaleTestNamespaces,
+  cleanupStaleTestResources,
   createNetworkNamespace,
   createNetworkPair,
   ensureWorkerRoot,
@@ -83,7 +83,7 @@ describe('worker host: systemd as PID 1 of a fake worker machine', { timeout: 30
   let group: ChildProcessGroup;
 
   before(async () => {
-    await cleanupStaleTestNamespaces();
+    await cleanupStaleTestResources();
     rootDir = await ensureWorkerRoot();
     logDir = await mkdtemp(join(tmpdir(), 'k8s-on-k8s-worker-host-test-'));
     group = new ChildProcessGroup(logDir);
@@ -325,7 +325,7 @@ ${death === 'exit' ? 'process.exit(3);' : 'setInterval(() => {}, 1000);'}
         await exited;
         // Nothing ran in the dead process: the worker outlives it until the stale cleanup.
         assert.ok(isAlive(started.pid));
-        const removed = await cleanupStaleTestNamespaces();
+        const removed = await cleanupStaleTestResources();
         assert.ok(removed.networkNamespaces.includes(started.netns));
       } else {
         await exited;

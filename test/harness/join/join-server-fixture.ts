@@ -10,7 +10,7 @@ import {
   startJoinServer,
   type RunningJoinServer,
 } from '@k8s-on-k8s/server';
-import type { ControlPlane } from '../kube/local-kube-cluster.js';
+import type { LocalKubeCluster } from '../kube/local-kube-cluster.js';
 
 // Shared set-up of the join-server integration tests: the join server's RBAC applied to a real
 // apiserver, a serving certificate and a least-privilege client certificate (CN k8s-join-server,
@@ -26,7 +26,7 @@ export interface JoinServerFiles {
 }
 
 /** Applies exactly what renderJoinServerRbac() renders, as the cluster admin. */
-export async function applyJoinServerRbac(cp: ControlPlane): Promise<void> {
+export async function applyJoinServerRbac(cp: LocalKubeCluster): Promise<void> {
   const api = KubernetesObjectApi.makeApiClient(cp.kubeConfig());
   for (const object of renderJoinServerRbac()) {
     await api.create(object);
@@ -34,7 +34,7 @@ export async function applyJoinServerRbac(cp: ControlPlane): Promise<void> {
 }
 
 /** Writes certificates and a least-privilege kubeconfig for a join server into `dir`. */
-export async function prepareJoinServerFiles(cp: ControlPlane, dir: string): Promise<JoinServerFiles> {
+export async function prepareJoinServerFiles(cp: LocalKubeCluster, dir: string): Promise<JoinServerFiles> {
   await mkdir(dir, { recursive: true });
   const [serving, client] = await Promise.all([
     issueCertificate(cp.ca, {

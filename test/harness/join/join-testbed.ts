@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { issueCertificate, type CertifiedKeyPair } from '@k8s-on-k8s/shared';
 import { kubeBinary } from '../kube/kube-binaries.js';
-import { startControlPlane, type ControlPlane } from '../kube/local-kube-cluster.js';
+import { startLocalKubeCluster, type LocalKubeCluster } from '../kube/local-kube-cluster.js';
 import { exposeInNamespace, type NamespaceExposure } from '../net/namespace-exposure.js';
 import { createNetworkNamespace, type NetworkNamespace } from '../net/network-namespace.js';
 import { createNetworkPair, type NetworkPair } from '../net/network-pair.js';
@@ -28,7 +28,7 @@ export const AGENT = join(REPO_ROOT, 'packages', 'agent', 'dist', `k8s-join-linu
 
 /** A running join test bed; stop() removes all of it. */
 export interface JoinTestbed {
-  readonly cp: ControlPlane;
+  readonly cp: LocalKubeCluster;
   readonly server: InProcessJoinServer;
   /** A system:masters client certificate of the cluster CA, for the join server's admin API. */
   readonly admin: CertifiedKeyPair;
@@ -43,7 +43,7 @@ export async function startJoinTestbed(options: {
   name: string;
   hostname: string;
   /** Runs after the join server's RBAC is applied, e.g. to add node-bootstrap bindings. */
-  prepareCluster?: (cp: ControlPlane) => Promise<void>;
+  prepareCluster?: (cp: LocalKubeCluster) => Promise<void>;
 }): Promise<JoinTestbed> {
   const dir = await mkdtemp(join(tmpdir(), `${options.name}-`));
   const cleanups: (() => Promise<void>)[] = [() => rm(dir, { recursive: true, force: true })];
@@ -51,7 +51,7 @@ export async function startJoinTestbed(options: {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
   };
   try {
-    const cp = await startControlPlane({
+    const cp = await startLocalKubeCluster({
       name: options.name,
       controllerManager: true,
       apiserverIpSans: [VIP, CP_ADDRESS],

@@ -11,7 +11,7 @@ import { relayFromNamespace, type NamespaceRelay } from '../net/namespace-relay.
 import { createNetworkNamespace, type NetworkNamespace } from '../net/network-namespace.js';
 import type { CommandResult } from '../process/command-result.js';
 import { REPO_ROOT } from '../repo-root.js';
-import { startControlPlane, type ControlPlane } from './local-kube-cluster.js';
+import { startLocalKubeCluster, type LocalKubeCluster } from './local-kube-cluster.js';
 import { loadRenderedControlPlane, type RenderedControlPlane } from './rendered-control-plane.js';
 
 // The admin's half of the end-to-end story: an infra cluster (a harness apiserver on this machine's
@@ -41,7 +41,7 @@ export interface HostedClusterOptions {
 export interface HostedCluster {
   readonly name: string;
   readonly namespace: string;
-  readonly infra: ControlPlane;
+  readonly infra: LocalKubeCluster;
   /** The control-plane namespace: hosted etcd, apiserver, controllers and join server run here. */
   readonly cpNetns: NetworkNamespace;
   readonly rendered: RenderedControlPlane;
@@ -147,7 +147,7 @@ export async function startHostedCluster(options: HostedClusterOptions): Promise
     const dir = await mkdtemp(join(tmpdir(), `k8s-on-k8s-${options.name}-admin-`));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
     log('infra cluster: starting etcd + kube-apiserver');
-    const infra = await startControlPlane({ name: `${options.name}-infra` });
+    const infra = await startLocalKubeCluster({ name: `${options.name}-infra` });
     cleanups.push(() => infra.stop());
     await infra
       .kubeConfig()
