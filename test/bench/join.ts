@@ -22,12 +22,13 @@ import {
   resolveKubeconfig,
   parseKubeconfig,
 } from '@k8s-on-k8s/shared';
-import { startLocalKubeCluster, type LocalKubeCluster } from '../harness/index.js';
 import {
   applyJoinServerRbac,
   joinRequestBody,
   prepareJoinServerFiles,
-} from '../harness/join/join-server-fixture.js';
+  startLocalKubeCluster,
+  type LocalKubeCluster,
+} from '../harness/index.js';
 
 const TOTAL = Number(process.env.BENCH_JOINS ?? 1000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 50);

@@ -1,9 +1,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { caCertHash, type CertifiedKeyPair } from '@k8s-on-k8s/shared';
-import type { LocalKubeCluster, WorkerHost } from '../harness/index.js';
-import { callJoinServer, type InProcessJoinServer } from '../harness/join/join-server-fixture.js';
-import { startJoinTestbed, VIP, type JoinTestbed } from '../harness/join/join-testbed.js';
+import {
+  callJoinServer,
+  startJoinTestbed,
+  VIP,
+  type InProcessJoinServer,
+  type JoinTestbed,
+  type LocalKubeCluster,
+  type WorkerHost,
+} from '../harness/index.js';
 
 // The agent, unmodified (the single executable), inside a worker host with systemd as PID 1, joins
 // through a real join server to a real apiserver. Both are exposed inside a control-plane network

@@ -17,15 +17,16 @@ import {
   type CreatedToken,
 } from '@k8s-on-k8s/shared';
 import { readTokenFile } from '@k8s-on-k8s/server';
-import { startLocalKubeCluster, type LocalKubeCluster } from '../harness/index.js';
 import {
   applyJoinServerRbac,
   callJoinServer,
   joinRequestBody,
   prepareJoinServerFiles,
   startInProcessJoinServer,
+  startLocalKubeCluster,
   type JoinServerFiles,
-} from '../harness/join/join-server-fixture.js';
+  type LocalKubeCluster,
+} from '../harness/index.js';
 
 // The built executables as child processes: k8s-join-server drains on SIGTERM and keeps a
 // readable store across kill -9; `k8s-on-k8s token` mints, lists and revokes through it.

@@ -19,16 +19,17 @@ import {
   type TokenInfo,
 } from '@k8s-on-k8s/shared';
 import { JOIN_TOKEN_SECRET_TYPE, joinTokenSecretName } from '@k8s-on-k8s/server';
-import { startLocalKubeCluster, type LocalKubeCluster } from '../harness/index.js';
 import {
   applyJoinServerRbac,
   callJoinServer,
   joinRequestBody,
   prepareJoinServerFiles,
   startInProcessJoinServer,
+  startLocalKubeCluster,
   type InProcessJoinServer,
   type JoinServerFiles,
-} from '../harness/join/join-server-fixture.js';
+  type LocalKubeCluster,
+} from '../harness/index.js';
 
 // The join server against a real kube-apiserver: tokens minted through the admin API, joins that
 // mint real bootstrap tokens, both token stores. The server runs with a least-privilege client

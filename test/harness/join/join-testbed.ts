@@ -14,7 +14,7 @@ import {
   prepareJoinServerFiles,
   startInProcessJoinServer,
   type InProcessJoinServer,
-} from './join-server-fixture.js';
+} from './in-process-join-server.js';
 
 // The set-up the agent tests share: a harness apiserver and a join server on this machine, both
 // exposed inside a control-plane network namespace (the infra cluster's NodePort, in effect), and a
