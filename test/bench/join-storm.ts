@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api } from '@kubernetes/client-node';
 import {
-  cleanupStaleTestNamespaces,
+  cleanupStaleTestResources,
   startHostedCluster,
   startJoinWorker,
   type HostedCluster,
@@ -17,7 +17,7 @@ import {
   type NodeBootstrapMode,
   joinCommandArgs,
   nodeBootstrapModeFromEnv,
-} from '../src/index.js';
+} from '../harness/index.js';
 
 const WORKERS = Number(process.env.JOIN_STORM_WORKERS ?? '20');
 // Worker hosts boot one at a time (boots in parallel batches were not retried after a harness fix).
@@ -55,7 +55,7 @@ try {
       `fs.inotify.max_user_instances ${inotifyBefore} → ${inotifyWanted} for this run (restored at the end)`,
     );
   }
-  await cleanupStaleTestNamespaces();
+  await cleanupStaleTestResources();
   dir = await mkdtemp(join(tmpdir(), 'k8s-on-k8s-join-storm-'));
   console.log(
     `join storm: ${WORKERS} workers, node bootstrap: ${MODE === 'kubelet' ? 'real kubelet' : 'fallback TLS bootstrap (agent bootstrap kubeconfig, no kubelet Node)'}`,

@@ -22,12 +22,13 @@ import {
   resolveKubeconfig,
   parseKubeconfig,
 } from '@k8s-on-k8s/shared';
-import { startControlPlane, type ControlPlane } from '../src/index.js';
 import {
   applyJoinServerRbac,
   joinRequestBody,
   prepareJoinServerFiles,
-} from '../integration/join-server-fixture.js';
+  startLocalKubeCluster,
+  type LocalKubeCluster,
+} from '../harness/index.js';
 
 const TOTAL = Number(process.env.BENCH_JOINS ?? 1000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 50);
@@ -71,7 +72,11 @@ async function drive(name: string, one: (i: number) => Promise<boolean>): Promis
 }
 
 /** The reference: Secret creates straight to the apiserver as the join server's identity. */
-async function rawSecretCreates(cp: ControlPlane, kubeconfigPath: string, label: string): Promise<Result> {
+async function rawSecretCreates(
+  cp: LocalKubeCluster,
+  kubeconfigPath: string,
+  label: string,
+): Promise<Result> {
   const kc = resolveKubeconfig(parseKubeconfig(await readFile(kubeconfigPath, 'utf8')));
   const pool = new Pool(cp.url, {
     connections: 64,
@@ -121,7 +126,7 @@ async function startServer(flags: readonly string[]): Promise<{ child: ChildProc
 }
 
 async function benchStore(
-  cp: ControlPlane,
+  cp: LocalKubeCluster,
   baseFlags: readonly string[],
   store: string,
   label: string,
@@ -176,7 +181,7 @@ function row(name: string, result: Result, reference?: number): string {
 }
 
 async function main(): Promise<void> {
-  const cp = await startControlPlane({ name: 'bench-join' });
+  const cp = await startLocalKubeCluster({ name: 'bench-join' });
   const dir = await mkdtemp(join(tmpdir(), 'bench-join-'));
   try {
     await applyJoinServerRbac(cp);

@@ -13,7 +13,7 @@ import {
   AGENT_EXECUTABLE,
   KUBE_BINARIES,
   REPO_ROOT,
-  cleanupStaleTestNamespaces,
+  cleanupStaleTestResources,
   ensureWorkerRoot,
   formatNodeTable,
   kubeBinary,
@@ -24,7 +24,7 @@ import {
   type NodeBootstrapMode,
   joinCommandArgs,
   nodeBootstrapModeFromEnv,
-} from '../src/index.js';
+} from '../harness/index.js';
 
 const NAME = 'demo';
 const NAMESPACE = 'team-a';
@@ -114,7 +114,7 @@ try {
       say('agent executable missing: node scripts/build-agent.mjs');
       runInherited(process.execPath, ['scripts/build-agent.mjs']);
     }
-    await cleanupStaleTestNamespaces();
+    await cleanupStaleTestResources();
     dir = await mkdtemp(join(tmpdir(), 'k8s-on-k8s-demo-'));
   });
 

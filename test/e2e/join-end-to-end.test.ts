@@ -24,7 +24,7 @@ import { BOOTSTRAPPERS_GROUP, CONTROL_PLANE_LABEL } from '@k8s-on-k8s/server';
 import { execa } from 'execa';
 import {
   TEST_RESOURCE_PREFIX,
-  cleanupStaleTestNamespaces,
+  cleanupStaleTestResources,
   formatNodeTable,
   startHostedCluster,
   startJoinWorker,
@@ -34,7 +34,7 @@ import {
   eventually,
   joinCommandArgs,
   nodeBootstrapModeFromEnv,
-} from '../src/index.js';
+} from '../harness/index.js';
 
 const NAME = 'e2e';
 const NAMESPACE = 'hosted-e2e';
@@ -86,7 +86,7 @@ describe(`join end to end: create, token, k8s-join in a namespace, Node register
     console.log(
       `# node bootstrap: ${MODE === 'kubelet' ? 'the real kubelet v1.37.2 with containerd' : 'fallback TLS bootstrap with the agent bootstrap kubeconfig (K8S_ON_K8S_NODE_BOOTSTRAP=tls-bootstrap)'}`,
     );
-    await cleanupStaleTestNamespaces();
+    await cleanupStaleTestResources();
     dir = await mkdtemp(join(tmpdir(), 'k8s-on-k8s-e2e-'));
   });
 

@@ -3,7 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import { REPO_ROOT } from '../src/index.js';
+import { REPO_ROOT } from '../harness/index.js';
 
 const executable = join(REPO_ROOT, 'packages', 'agent', 'dist', `k8s-join-linux-${process.arch}`);
 

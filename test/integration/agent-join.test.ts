@@ -1,9 +1,15 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { caCertHash, type CertifiedKeyPair } from '@k8s-on-k8s/shared';
-import type { ControlPlane, WorkerHost } from '../src/index.js';
-import { callJoinServer, type InProcessJoinServer } from './join-server-fixture.js';
-import { startJoinTestbed, VIP, type JoinTestbed } from './join-testbed.js';
+import {
+  callJoinServer,
+  startJoinTestbed,
+  VIP,
+  type InProcessJoinServer,
+  type JoinTestbed,
+  type LocalKubeCluster,
+  type WorkerHost,
+} from '../harness/index.js';
 
 // The agent, unmodified (the single executable), inside a worker host with systemd as PID 1, joins
 // through a real join server to a real apiserver. Both are exposed inside a control-plane network
@@ -16,7 +22,7 @@ interface TokenInfoLike {
 
 describe('k8s-join in a real systemd worker host', () => {
   let bed: JoinTestbed;
-  let cp: ControlPlane;
+  let cp: LocalKubeCluster;
   let worker: WorkerHost;
   let server: InProcessJoinServer;
   let admin: CertifiedKeyPair;

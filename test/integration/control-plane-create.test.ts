@@ -26,7 +26,7 @@ import {
   waitForReadyz,
   type ControlPlaneCommandDeps,
 } from '@k8s-on-k8s/server';
-import { startControlPlane, type ControlPlane } from '../src/index.js';
+import { startLocalKubeCluster, type LocalKubeCluster } from '../harness/index.js';
 
 const NAMESPACE = 'team-a';
 
@@ -59,13 +59,13 @@ async function snapshot(kubeConfig: KubeConfig, selector = ''): Promise<string[]
 }
 
 describe('k8s-on-k8s create/delete against a real infra apiserver', () => {
-  let infra: ControlPlane;
+  let infra: LocalKubeCluster;
   let dir: string;
   let flags: string[];
   let beforeCreate: string[];
 
   before(async () => {
-    infra = await startControlPlane({ name: 'create-infra' });
+    infra = await startLocalKubeCluster({ name: 'create-infra' });
     dir = await mkdtemp(join(tmpdir(), 'k8s-on-k8s-create-'));
     const core = infra.kubeConfig().makeApiClient(CoreV1Api);
     await core.createNamespace({ body: { metadata: { name: NAMESPACE } } });

@@ -11,7 +11,7 @@ import {
   completeControlPlanePki,
   renderControlPlane,
 } from '@k8s-on-k8s/server';
-import { kubeBinary, type KubeBinary } from '../src/index.js';
+import { kubeBinary, type KubeBinary } from '../harness/index.js';
 
 const run = promisify(execFile);
 

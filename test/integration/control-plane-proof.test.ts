@@ -1,5 +1,5 @@
 // Proof that a rendered control plane works, not just that it parses: `create` applies it to a
-// real infra apiserver; loadRenderedControlPlane (test/src) reads back what was stored there
+// real infra apiserver; loadRenderedControlPlane (test/harness/kube) reads back what was stored there
 // (StatefulSet, Deployments, Secrets), lays the pods' Secret volumes out under a temp dir and runs
 // the harness-built etcd, kube-apiserver, kube-controller-manager and kube-scheduler with exactly the
 // rendered args (paths mapped onto the temp dir, ports onto loopback); this test reaches /readyz
@@ -31,10 +31,10 @@ import { parseAllDocuments } from 'yaml';
 import {
   freePort,
   loadRenderedControlPlane,
-  startControlPlane,
-  type ControlPlane,
+  startLocalKubeCluster,
+  type LocalKubeCluster,
   type RenderedControlPlane,
-} from '../src/index.js';
+} from '../harness/index.js';
 
 const NAME = 'proof';
 const NAMESPACE = 'hosted-proof';
@@ -70,13 +70,13 @@ function etcdRange(
 }
 
 describe('a rendered control plane runs (harness binaries with the rendered args and Secrets)', () => {
-  let infra: ControlPlane;
+  let infra: LocalKubeCluster;
   let root: string;
   let rendered: RenderedControlPlane;
   let hosted: KubeConfig;
 
   before(async () => {
-    infra = await startControlPlane({ name: 'proof-infra' });
+    infra = await startLocalKubeCluster({ name: 'proof-infra' });
     root = await mkdtemp(join(tmpdir(), 'k8s-on-k8s-proof-'));
     const core = infra.kubeConfig().makeApiClient(CoreV1Api);
     await core.createNamespace({ body: { metadata: { name: NAMESPACE } } });

@@ -17,15 +17,16 @@ import {
   type CreatedToken,
 } from '@k8s-on-k8s/shared';
 import { readTokenFile } from '@k8s-on-k8s/server';
-import { startControlPlane, type ControlPlane } from '../src/index.js';
 import {
   applyJoinServerRbac,
   callJoinServer,
   joinRequestBody,
   prepareJoinServerFiles,
   startInProcessJoinServer,
+  startLocalKubeCluster,
   type JoinServerFiles,
-} from './join-server-fixture.js';
+  type LocalKubeCluster,
+} from '../harness/index.js';
 
 // The built executables as child processes: k8s-join-server drains on SIGTERM and keeps a
 // readable store across kill -9; `k8s-on-k8s token` mints, lists and revokes through it.
@@ -108,13 +109,13 @@ async function spawnJoinServer(flags: readonly string[]): Promise<ChildServer> {
 }
 
 describe('k8s-join-server as a child process', () => {
-  let cp: ControlPlane;
+  let cp: LocalKubeCluster;
   let dir: string;
   let files: JoinServerFiles;
   let masters: CertifiedKeyPair;
 
   before(async () => {
-    cp = await startControlPlane({ name: 'join-process' });
+    cp = await startLocalKubeCluster({ name: 'join-process' });
     dir = await mkdtemp(join(tmpdir(), 'join-server-process-'));
     await applyJoinServerRbac(cp);
     files = await prepareJoinServerFiles(cp, dir);

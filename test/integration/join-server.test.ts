@@ -19,16 +19,17 @@ import {
   type TokenInfo,
 } from '@k8s-on-k8s/shared';
 import { JOIN_TOKEN_SECRET_TYPE, joinTokenSecretName } from '@k8s-on-k8s/server';
-import { startControlPlane, type ControlPlane } from '../src/index.js';
 import {
   applyJoinServerRbac,
   callJoinServer,
   joinRequestBody,
   prepareJoinServerFiles,
   startInProcessJoinServer,
+  startLocalKubeCluster,
   type InProcessJoinServer,
   type JoinServerFiles,
-} from './join-server-fixture.js';
+  type LocalKubeCluster,
+} from '../harness/index.js';
 
 // The join server against a real kube-apiserver: tokens minted through the admin API, joins that
 // mint real bootstrap tokens, both token stores. The server runs with a least-privilege client
@@ -65,7 +66,7 @@ async function presentedChain(url: string, caPem: string): Promise<string[]> {
 
 for (const storeKind of ['file', 'kubernetes'] as const) {
   describe(`join server (${storeKind} store) against a real apiserver`, () => {
-    let cp: ControlPlane;
+    let cp: LocalKubeCluster;
     let dir: string;
     let files: JoinServerFiles;
     let server: InProcessJoinServer;
@@ -110,7 +111,7 @@ for (const storeKind of ['file', 'kubernetes'] as const) {
         .map((entry) => entry.reason ?? '');
 
     before(async () => {
-      cp = await startControlPlane({ name: `join-${storeKind}` });
+      cp = await startLocalKubeCluster({ name: `join-${storeKind}` });
       dir = await mkdtemp(join(tmpdir(), `join-server-${storeKind}-`));
       await applyJoinServerRbac(cp);
       files = await prepareJoinServerFiles(cp, dir);
@@ -452,12 +453,12 @@ for (const storeKind of ['file', 'kubernetes'] as const) {
 }
 
 describe('join server admin authentication and rate limits', () => {
-  let cp: ControlPlane;
+  let cp: LocalKubeCluster;
   let dir: string;
   let server: InProcessJoinServer;
 
   before(async () => {
-    cp = await startControlPlane({ name: 'join-auth' });
+    cp = await startLocalKubeCluster({ name: 'join-auth' });
     dir = await mkdtemp(join(tmpdir(), 'join-server-auth-'));
     await applyJoinServerRbac(cp);
     const files = await prepareJoinServerFiles(cp, dir);
@@ -620,7 +621,7 @@ describe('join server admin authentication and rate limits', () => {
 
   it('reports not ready when the hosted apiserver does not answer', async () => {
     const { writeFile } = await import('node:fs/promises');
-    const { freePort } = await import('../src/index.js');
+    const { freePort } = await import('../harness/index.js');
     const deadKubeconfig = join(dir, 'dead.kubeconfig');
     const text = await readFile(join(dir, 'join-server.kubeconfig'), 'utf8');
     await writeFile(deadKubeconfig, text.replace(new URL(cp.url).host, `127.0.0.1:${await freePort()}`));

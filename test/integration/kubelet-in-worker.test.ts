@@ -6,9 +6,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, KubernetesObjectApi, type KubernetesObject, type V1Pod } from '@kubernetes/client-node';
 import { caCertHash, type CertifiedKeyPair } from '@k8s-on-k8s/shared';
 import { BOOTSTRAPPERS_GROUP } from '@k8s-on-k8s/server';
-import { KUBELET_KERNEL_TUNABLES, type ControlPlane, type WorkerHost } from '../src/index.js';
-import { callJoinServer, type InProcessJoinServer } from './join-server-fixture.js';
-import { startJoinTestbed, type JoinTestbed } from './join-testbed.js';
+import {
+  callJoinServer,
+  KUBELET_KERNEL_TUNABLES,
+  startJoinTestbed,
+  type InProcessJoinServer,
+  type JoinTestbed,
+  type LocalKubeCluster,
+  type WorkerHost,
+} from '../harness/index.js';
 
 // A real kubelet (v1.37.2) with a real container runtime (the worker root's containerd, runc and
 // CNI plugins, and the offline-built pause image) inside a systemd worker host: the agent joins it
@@ -45,7 +51,7 @@ function nodeBootstrapBindings(): KubernetesObject[] {
 
 describe('a real kubelet with containerd in a systemd worker host', () => {
   let bed: JoinTestbed;
-  let cp: ControlPlane;
+  let cp: LocalKubeCluster;
   let worker: WorkerHost;
   let server: InProcessJoinServer;
   let admin: CertifiedKeyPair;

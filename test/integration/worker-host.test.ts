@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
 import {
   ChildProcessGroup,
-  cleanupStaleTestNamespaces,
+  cleanupStaleTestResources,
   createNetworkNamespace,
   createNetworkPair,
   ensureWorkerRoot,
@@ -19,7 +19,7 @@ import {
   type NetworkPair,
   type WorkerHost,
   eventually,
-} from '../src/index.js';
+} from '../harness/index.js';
 
 function isAlive(pid: number): boolean {
   try {
@@ -83,7 +83,7 @@ describe('worker host: systemd as PID 1 of a fake worker machine', { timeout: 30
   let group: ChildProcessGroup;
 
   before(async () => {
-    await cleanupStaleTestNamespaces();
+    await cleanupStaleTestResources();
     rootDir = await ensureWorkerRoot();
     logDir = await mkdtemp(join(tmpdir(), 'k8s-on-k8s-worker-host-test-'));
     group = new ChildProcessGroup(logDir);
@@ -297,7 +297,7 @@ describe('worker host: systemd as PID 1 of a fake worker machine', { timeout: 30
     it(`cleans up a worker host whose test process died (${death})`, async () => {
       const dir = await mkdtemp(join(tmpdir(), 'k8s-on-k8s-worker-host-crash-'));
       const script = join(dir, 'crash.mjs');
-      const index = fileURLToPath(new URL('../src/index.js', import.meta.url));
+      const index = fileURLToPath(new URL('../harness/index.js', import.meta.url));
       await writeFile(
         script,
         `import { startWorkerHost } from ${JSON.stringify(index)};
@@ -325,7 +325,7 @@ ${death === 'exit' ? 'process.exit(3);' : 'setInterval(() => {}, 1000);'}
         await exited;
         // Nothing ran in the dead process: the worker outlives it until the stale cleanup.
         assert.ok(isAlive(started.pid));
-        const removed = await cleanupStaleTestNamespaces();
+        const removed = await cleanupStaleTestResources();
         assert.ok(removed.networkNamespaces.includes(started.netns));
       } else {
         await exited;

@@ -2,26 +2,19 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { issueCertificate, type CertifiedKeyPair } from '@k8s-on-k8s/shared';
-import {
-  REPO_ROOT,
-  createNetworkNamespace,
-  createNetworkPair,
-  exposeInNamespace,
-  kubeBinary,
-  startControlPlane,
-  startWorkerHost,
-  type ControlPlane,
-  type NamespaceExposure,
-  type NetworkNamespace,
-  type NetworkPair,
-  type WorkerHost,
-} from '../src/index.js';
+import { kubeBinary } from '../kube/kube-binaries.js';
+import { startLocalKubeCluster, type LocalKubeCluster } from '../kube/local-kube-cluster.js';
+import { exposeInNamespace, type NamespaceExposure } from '../net/namespace-exposure.js';
+import { createNetworkNamespace, type NetworkNamespace } from '../net/network-namespace.js';
+import { createNetworkPair, type NetworkPair } from '../net/network-pair.js';
+import { REPO_ROOT } from '../repo-root.js';
+import { startWorkerHost, type WorkerHost } from '../worker/worker-host.js';
 import {
   applyJoinServerRbac,
   prepareJoinServerFiles,
   startInProcessJoinServer,
   type InProcessJoinServer,
-} from './join-server-fixture.js';
+} from './in-process-join-server.js';
 
 // The set-up the agent tests share: a harness apiserver and a join server on this machine, both
 // exposed inside a control-plane network namespace (the infra cluster's NodePort, in effect), and a
@@ -35,7 +28,7 @@ export const AGENT = join(REPO_ROOT, 'packages', 'agent', 'dist', `k8s-join-linu
 
 /** A running join test bed; stop() removes all of it. */
 export interface JoinTestbed {
-  readonly cp: ControlPlane;
+  readonly cp: LocalKubeCluster;
   readonly server: InProcessJoinServer;
   /** A system:masters client certificate of the cluster CA, for the join server's admin API. */
   readonly admin: CertifiedKeyPair;
@@ -50,7 +43,7 @@ export async function startJoinTestbed(options: {
   name: string;
   hostname: string;
   /** Runs after the join server's RBAC is applied, e.g. to add node-bootstrap bindings. */
-  prepareCluster?: (cp: ControlPlane) => Promise<void>;
+  prepareCluster?: (cp: LocalKubeCluster) => Promise<void>;
 }): Promise<JoinTestbed> {
   const dir = await mkdtemp(join(tmpdir(), `${options.name}-`));
   const cleanups: (() => Promise<void>)[] = [() => rm(dir, { recursive: true, force: true })];
@@ -58,7 +51,7 @@ export async function startJoinTestbed(options: {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);
   };
   try {
-    const cp = await startControlPlane({
+    const cp = await startLocalKubeCluster({
       name: options.name,
       controllerManager: true,
       apiserverIpSans: [VIP, CP_ADDRESS],

@@ -15,10 +15,10 @@ import {
   generateRsaKeyPair,
   renderKubeconfig,
 } from '@k8s-on-k8s/shared';
-import { eventually, startControlPlane, httpsGet, type ControlPlane } from '../src/index.js';
+import { eventually, startLocalKubeCluster, httpsGet, type LocalKubeCluster } from '../harness/index.js';
 
 function kubeConfigFor(
-  cp: ControlPlane,
+  cp: LocalKubeCluster,
   credentials: Parameters<typeof renderKubeconfig>[0]['credentials'],
 ): KubeConfig {
   const kc = new KubeConfig();
@@ -41,19 +41,19 @@ async function whoAmI(kc: KubeConfig): Promise<{ username: string; groups: strin
   return { username: review.status?.userInfo?.username ?? '', groups: review.status?.userInfo?.groups ?? [] };
 }
 
-describe('control-plane harness (real etcd + kube-apiserver + kube-controller-manager)', () => {
-  let cp: ControlPlane;
+describe('local kube cluster harness (real etcd + kube-apiserver + kube-controller-manager)', () => {
+  let cp: LocalKubeCluster;
   let startedMs = 0;
   before(async () => {
     const start = Date.now();
-    cp = await startControlPlane({ name: 'harness-test', controllerManager: true });
+    cp = await startLocalKubeCluster({ name: 'harness-test', controllerManager: true });
     startedMs = Date.now() - start;
-    console.log(`# control plane with controller-manager ready in ${startedMs} ms`);
+    console.log(`# local kube cluster with controller-manager ready in ${startedMs} ms`);
   });
   after(async () => {
     const start = Date.now();
     await cp.stop();
-    console.log(`# control plane stopped in ${Date.now() - start} ms`);
+    console.log(`# local kube cluster stopped in ${Date.now() - start} ms`);
   });
 
   it('serves the pinned Kubernetes version to the admin', async () => {
@@ -181,12 +181,12 @@ describe('control-plane harness (real etcd + kube-apiserver + kube-controller-ma
   });
 });
 
-describe('two control planes at once', () => {
+describe('two local kube clusters at once', () => {
   it('run side by side with separate PKI, and stop() leaves no process or directory behind', async () => {
     const { existsSync } = await import('node:fs');
     const [infra, hosted] = await Promise.all([
-      startControlPlane({ name: 'infra' }),
-      startControlPlane({ name: 'hosted' }),
+      startLocalKubeCluster({ name: 'infra' }),
+      startLocalKubeCluster({ name: 'hosted' }),
     ]);
     try {
       assert.notEqual(infra.url, hosted.url);
@@ -216,7 +216,7 @@ describe('two control planes at once', () => {
     const saved = process.env.KUBE_BIN_DIR;
     process.env.KUBE_BIN_DIR = '/nonexistent/kube-bin';
     try {
-      await assert.rejects(startControlPlane({ name: 'missing' }), /npm run kube:build/);
+      await assert.rejects(startLocalKubeCluster({ name: 'missing' }), /npm run kube:build/);
     } finally {
       if (saved === undefined) delete process.env.KUBE_BIN_DIR;
       else process.env.KUBE_BIN_DIR = saved;

@@ -5,26 +5,19 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
-import { registerExitCleanup } from './exit-cleanup.js';
-import { maskKubeletKernelTunables } from './kubelet-kernel-tunables.js';
 import {
   assertTestNamespace,
   createNetworkNamespace,
-  type CommandResult,
   type NetworkNamespace,
-} from './network-namespace.js';
-import { uniqueTestResourceName } from './test-resource-name.js';
+} from '../net/network-namespace.js';
+import type { CommandResult } from '../process/command-result.js';
+import { registerExitCleanup } from '../process/exit-cleanup.js';
+import { uniqueTestResourceName } from '../process/test-resource-name.js';
+import { maskKubeletKernelTunables } from './kubelet-kernel-tunables.js';
+import type { WorkerBindMount } from './worker-bind-mount.js';
 import { WORKER_BOOT_SCRIPT } from './worker-boot-script.js';
 import { createWorkerCgroup, removeCgroupTree } from './worker-cgroup.js';
 import { ensureWorkerRoot } from './worker-root.js';
-
-/** A path of the machine made visible inside the worker, e.g. the node binary or the repository. */
-export interface WorkerBindMount {
-  readonly source: string;
-  /** Absolute path inside the worker. */
-  readonly target: string;
-  readonly readOnly?: boolean;
-}
 
 /** What startWorkerHost boots. */
 export interface WorkerHostOptions {

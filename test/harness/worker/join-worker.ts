@@ -1,11 +1,12 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { execa } from 'execa';
-import type { HostedCluster } from './hosted-cluster.js';
-import { kubeBinary, REPO_ROOT } from './kube-binaries.js';
+import type { HostedCluster } from '../kube/hosted-cluster.js';
+import { kubeBinary } from '../kube/kube-binaries.js';
+import { createNetworkPair, type NetworkPair } from '../net/network-pair.js';
+import type { CommandResult } from '../process/command-result.js';
+import { REPO_ROOT } from '../repo-root.js';
 import type { TlsBootstrapResult } from './kubelet-tls-bootstrap.js';
-import type { CommandResult } from './network-namespace.js';
-import { createNetworkPair, type NetworkPair } from './network-pair.js';
 import { startWorkerHost, type WorkerHost } from './worker-host.js';
 
 // The worker's half of the end-to-end story: a systemd worker host in its own network namespace,
@@ -20,7 +21,7 @@ export const AGENT_EXECUTABLE = join(
   'dist',
   `k8s-join-linux-${process.arch}`,
 );
-const TLS_BOOTSTRAP_BIN = join(REPO_ROOT, 'test', 'dist', 'src', 'bin', 'kubelet-tls-bootstrap.js');
+const TLS_BOOTSTRAP_BIN = join(REPO_ROOT, 'test', 'dist', 'harness', 'bin', 'kubelet-tls-bootstrap.js');
 
 /**
  * How the Node comes to be: `kubelet` (the real kubelet with containerd, started by the agent) or

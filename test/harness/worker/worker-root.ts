@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { execa } from 'execa';
-import { REPO_ROOT } from './kube-binaries.js';
+import { REPO_ROOT } from '../repo-root.js';
 
 /** Builds (once) the Debian root the worker hosts boot; the lead's CI runs it before the tests. */
 export const WORKER_ROOT_BUILD_SCRIPT = join(REPO_ROOT, 'scripts', 'worker-root-build.sh');

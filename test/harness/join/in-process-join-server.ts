@@ -2,7 +2,6 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { KubernetesObjectApi } from '@kubernetes/client-node';
-import { Agent, request } from 'undici';
 import { issueCertificate, renderKubeconfig, type CertifiedKeyPair } from '@k8s-on-k8s/shared';
 import {
   parseJoinServerFlags,
@@ -10,7 +9,7 @@ import {
   startJoinServer,
   type RunningJoinServer,
 } from '@k8s-on-k8s/server';
-import type { ControlPlane } from '../src/index.js';
+import type { LocalKubeCluster } from '../kube/local-kube-cluster.js';
 
 // Shared set-up of the join-server integration tests: the join server's RBAC applied to a real
 // apiserver, a serving certificate and a least-privilege client certificate (CN k8s-join-server,
@@ -26,7 +25,7 @@ export interface JoinServerFiles {
 }
 
 /** Applies exactly what renderJoinServerRbac() renders, as the cluster admin. */
-export async function applyJoinServerRbac(cp: ControlPlane): Promise<void> {
+export async function applyJoinServerRbac(cp: LocalKubeCluster): Promise<void> {
   const api = KubernetesObjectApi.makeApiClient(cp.kubeConfig());
   for (const object of renderJoinServerRbac()) {
     await api.create(object);
@@ -34,7 +33,7 @@ export async function applyJoinServerRbac(cp: ControlPlane): Promise<void> {
 }
 
 /** Writes certificates and a least-privilege kubeconfig for a join server into `dir`. */
-export async function prepareJoinServerFiles(cp: ControlPlane, dir: string): Promise<JoinServerFiles> {
+export async function prepareJoinServerFiles(cp: LocalKubeCluster, dir: string): Promise<JoinServerFiles> {
   await mkdir(dir, { recursive: true });
   const [serving, client] = await Promise.all([
     issueCertificate(cp.ca, {
@@ -114,63 +113,4 @@ export async function startInProcessJoinServer(
   });
   const running = await startJoinServer(config, { ...options, logDestination: destination });
   return Object.assign(running, { logs });
-}
-
-/** The answer to one HTTPS request: status, headers and body text. */
-export interface HttpAnswer {
-  readonly status: number;
-  readonly headers: Record<string, string | string[] | undefined>;
-  readonly text: string;
-  json(): unknown;
-}
-
-/** One HTTPS request to a join server, trusting `caPem`, with optional bearer token and client cert. */
-export async function callJoinServer(
-  url: string,
-  options: {
-    method?: 'GET' | 'POST' | 'DELETE';
-    caPem: string;
-    token?: string;
-    body?: unknown;
-    rawBody?: string;
-    clientCert?: CertifiedKeyPair;
-    agent?: Agent;
-  },
-): Promise<HttpAnswer> {
-  const agent =
-    options.agent ??
-    new Agent({
-      connect: { ca: options.caPem, cert: options.clientCert?.certPem, key: options.clientCert?.keyPem },
-    });
-  try {
-    const headers: Record<string, string> = { 'content-type': 'application/json' };
-    if (options.token !== undefined) headers.authorization = `Bearer ${options.token}`;
-    const body = options.rawBody ?? (options.body === undefined ? null : JSON.stringify(options.body));
-    const response = await request(url, {
-      method: options.method ?? (body === null ? 'GET' : 'POST'),
-      headers,
-      body,
-      dispatcher: agent,
-    });
-    const text = await response.body.text();
-    return {
-      status: response.statusCode,
-      headers: response.headers,
-      text,
-      json: () => JSON.parse(text) as unknown,
-    };
-  } finally {
-    if (options.agent === undefined) await agent.close();
-  }
-}
-
-/** A valid JoinRequest body for `nodeName`. */
-export function joinRequestBody(nodeName: string): Record<string, string> {
-  return {
-    apiVersion: 'join.k8s-on-k8s.io/v1',
-    kind: 'JoinRequest',
-    nodeName,
-    os: 'linux',
-    arch: 'amd64',
-  };
 }

@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { KUBELET_CREDENTIAL_PATHS, bootstrapKubeletCredentials } from '../kubelet-tls-bootstrap.js';
+import { KUBELET_CREDENTIAL_PATHS, bootstrapKubeletCredentials } from '../worker/kubelet-tls-bootstrap.js';
 
 const { values } = parseArgs({
   options: { root: { type: 'string' }, 'node-name': { type: 'string' }, timeout: { type: 'string' } },

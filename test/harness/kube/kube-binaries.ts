@@ -1,10 +1,7 @@
 import { accessSync, constants } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { DEFAULT_KUBERNETES_VERSION } from '@k8s-on-k8s/shared';
-
-/** The repository root, from test/dist/src/ (compiled) or test/src/. */
-export const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+import { REPO_ROOT } from '../repo-root.js';
 
 /** The binaries `npm run kube:build` makes. */
 export const KUBE_BINARIES = [

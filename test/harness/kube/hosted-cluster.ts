@@ -6,11 +6,12 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { caCertHash, parseKubeconfig, resolveKubeconfig } from '@k8s-on-k8s/shared';
 import { componentName } from '@k8s-on-k8s/server';
-import { startControlPlane, type ControlPlane } from './control-plane.js';
-import { REPO_ROOT } from './kube-binaries.js';
-import { exposeInNamespace, type NamespaceExposure } from './namespace-exposure.js';
-import { relayFromNamespace, type NamespaceRelay } from './namespace-relay.js';
-import { createNetworkNamespace, type CommandResult, type NetworkNamespace } from './network-namespace.js';
+import { exposeInNamespace, type NamespaceExposure } from '../net/namespace-exposure.js';
+import { relayFromNamespace, type NamespaceRelay } from '../net/namespace-relay.js';
+import { createNetworkNamespace, type NetworkNamespace } from '../net/network-namespace.js';
+import type { CommandResult } from '../process/command-result.js';
+import { REPO_ROOT } from '../repo-root.js';
+import { startLocalKubeCluster, type LocalKubeCluster } from './local-kube-cluster.js';
 import { loadRenderedControlPlane, type RenderedControlPlane } from './rendered-control-plane.js';
 
 // The admin's half of the end-to-end story: an infra cluster (a harness apiserver on this machine's
@@ -40,7 +41,7 @@ export interface HostedClusterOptions {
 export interface HostedCluster {
   readonly name: string;
   readonly namespace: string;
-  readonly infra: ControlPlane;
+  readonly infra: LocalKubeCluster;
   /** The control-plane namespace: hosted etcd, apiserver, controllers and join server run here. */
   readonly cpNetns: NetworkNamespace;
   readonly rendered: RenderedControlPlane;
@@ -146,7 +147,7 @@ export async function startHostedCluster(options: HostedClusterOptions): Promise
     const dir = await mkdtemp(join(tmpdir(), `k8s-on-k8s-${options.name}-admin-`));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
     log('infra cluster: starting etcd + kube-apiserver');
-    const infra = await startControlPlane({ name: `${options.name}-infra` });
+    const infra = await startLocalKubeCluster({ name: `${options.name}-infra` });
     cleanups.push(() => infra.stop());
     await infra
       .kubeConfig()

@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
-import { deleteTestNamespaceSync } from './network-namespace.js';
+import { deleteTestNamespaceSync } from '../net/network-namespace.js';
+import { findTestCgroups, removeCgroupTree } from '../worker/worker-cgroup.js';
 import { isStaleTestResource, TEST_RESOURCE_PREFIX } from './test-resource-name.js';
-import { findTestCgroups, removeCgroupTree } from './worker-cgroup.js';
 
-/** What cleanupStaleTestNamespaces removed, by name. */
+/** What cleanupStaleTestResources removed, by name. */
 export interface StaleTestResources {
   readonly networkNamespaces: readonly string[];
   readonly cgroups: readonly string[];
@@ -20,7 +20,7 @@ export interface StaleTestResources {
  * worker temp dirs. Only names with the test prefix whose creating process is gone are touched, so
  * a test run going on at the same time keeps its namespaces.
  */
-export async function cleanupStaleTestNamespaces(): Promise<StaleTestResources> {
+export async function cleanupStaleTestResources(): Promise<StaleTestResources> {
   const listed = await execa('ip', ['netns', 'list'], { reject: false });
   const networkNamespaces = listed.stdout
     .split('\n')

@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { ChildProcessGroup } from './child-process-group.js';
+import { ChildProcessGroup } from '../process/child-process-group.js';
 import { freePort } from './free-port.js';
 import type { NetworkNamespace } from './network-namespace.js';
 

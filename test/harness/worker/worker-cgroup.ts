@@ -1,6 +1,6 @@
 import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { TEST_RESOURCE_PREFIX } from './test-resource-name.js';
+import { TEST_RESOURCE_PREFIX } from '../process/test-resource-name.js';
 
 /** One cgroup hierarchy this process belongs to: where it is mounted and where we sit in it. */
 interface Hierarchy {

@@ -1,14 +1,8 @@
 import { spawnSync } from 'node:child_process';
 import { execa } from 'execa';
-import { registerExitCleanup } from './exit-cleanup.js';
-import { TEST_RESOURCE_PREFIX, uniqueTestResourceName } from './test-resource-name.js';
-
-/** The output of a command that ran to completion (a non-zero exit is a result, not an error). */
-export interface CommandResult {
-  readonly stdout: string;
-  readonly stderr: string;
-  readonly exitCode: number;
-}
+import type { CommandResult } from '../process/command-result.js';
+import { registerExitCleanup } from '../process/exit-cleanup.js';
+import { TEST_RESOURCE_PREFIX, uniqueTestResourceName } from '../process/test-resource-name.js';
 
 /** A network namespace a test made: only its loopback, until a veth pair joins it to another. */
 export interface NetworkNamespace {

@@ -10,10 +10,11 @@ import {
   type V1Service,
 } from '@kubernetes/client-node';
 import { CONTROL_PLANE_LABEL, componentName, type Component } from '@k8s-on-k8s/server';
-import { ChildProcessGroup } from './child-process-group.js';
-import { freePort } from './free-port.js';
-import { kubeBinary, REPO_ROOT } from './kube-binaries.js';
-import type { NetworkNamespace } from './network-namespace.js';
+import { freePort } from '../net/free-port.js';
+import type { NetworkNamespace } from '../net/network-namespace.js';
+import { ChildProcessGroup } from '../process/child-process-group.js';
+import { REPO_ROOT } from '../repo-root.js';
+import { kubeBinary } from './kube-binaries.js';
 
 // Plays the infra cluster's kubelet for a control plane that `k8s-on-k8s create` applied: reads the
 // StatefulSet, Deployments, Services and Secrets back from the infra apiserver, lays each pod's

@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { WorkerBindMount } from './worker-host.js';
+import type { WorkerBindMount } from './worker-bind-mount.js';
 
 /**
  * The sysctls a kubelet sets at start unless protectKernelDefaults is on, with the values it wants

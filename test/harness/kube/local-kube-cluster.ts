@@ -10,14 +10,14 @@ import {
   renderKubeconfig,
   type CertifiedKeyPair,
 } from '@k8s-on-k8s/shared';
-import { ChildProcessGroup } from './child-process-group.js';
-import { freePort } from './free-port.js';
-import { httpsGet } from './https-get.js';
+import { freePort } from '../net/free-port.js';
+import { httpsGet } from '../net/https-get.js';
+import { ChildProcessGroup } from '../process/child-process-group.js';
 import { kubeBinary } from './kube-binaries.js';
 
 /** What to start: etcd and kube-apiserver always; the controller-manager and scheduler on request. */
-export interface ControlPlaneOptions {
-  /** Used in temp-dir and cluster names, so two control planes in one test are told apart. */
+export interface LocalKubeClusterOptions {
+  /** Used in temp-dir and cluster names, so two clusters in one test are told apart. */
   readonly name?: string;
   readonly controllerManager?: boolean;
   readonly scheduler?: boolean;
@@ -32,8 +32,8 @@ export interface ControlPlaneOptions {
   readonly readyTimeoutMs?: number;
 }
 
-/** A running control plane and how to reach it as cluster admin. */
-export interface ControlPlane {
+/** A running local cluster and how to reach it as cluster admin. */
+export interface LocalKubeCluster {
   readonly name: string;
   /** https://127.0.0.1:<port> */
   readonly url: string;
@@ -54,11 +54,15 @@ export interface ControlPlane {
 }
 
 /**
- * Starts etcd and kube-apiserver (and optionally kube-controller-manager and kube-scheduler) as
- * child processes on free loopback ports, with a fresh PKI made by packages/shared, RBAC + Node
- * authorization, NodeRestriction and bootstrap-token authentication, as a kubeadm cluster has.
+ * The harness's real Kubernetes API (the infra cluster, or the cluster a join server talks to), not
+ * the product's hosted control plane: starts etcd and kube-apiserver (and optionally
+ * kube-controller-manager and kube-scheduler) as child processes on free loopback ports, with a
+ * fresh PKI made by packages/shared, RBAC + Node authorization, NodeRestriction and bootstrap-token
+ * authentication, as a kubeadm cluster has.
  */
-export async function startControlPlane(options: ControlPlaneOptions = {}): Promise<ControlPlane> {
+export async function startLocalKubeCluster(
+  options: LocalKubeClusterOptions = {},
+): Promise<LocalKubeCluster> {
   const name = options.name ?? 'harness';
   const binaries = {
     etcd: kubeBinary('etcd'),

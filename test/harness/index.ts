@@ -1,0 +1,48 @@
+// What the integration and end-to-end tests, the benchmarks and the demo use of the harness, room by
+// room; the rest of each room (boot script, cgroups, volume mapping, …) stays the harness's own.
+
+export { REPO_ROOT } from './repo-root.js';
+
+// kube/: real Kubernetes binaries, the local etcd + kube-apiserver cluster, and hosted control planes.
+export { KUBE_BINARIES, kubeBinary, type KubeBinary } from './kube/kube-binaries.js';
+export { startLocalKubeCluster, type LocalKubeCluster } from './kube/local-kube-cluster.js';
+export { loadRenderedControlPlane, type RenderedControlPlane } from './kube/rendered-control-plane.js';
+export { startHostedCluster, type HostedCluster } from './kube/hosted-cluster.js';
+
+// net/: test network namespaces and the links between them and this machine.
+export { createNetworkNamespace, type NetworkNamespace } from './net/network-namespace.js';
+export { createNetworkPair, type NetworkPair } from './net/network-pair.js';
+export { freePort } from './net/free-port.js';
+export { httpsGet } from './net/https-get.js';
+
+// worker/: systemd worker hosts and the workers that join a hosted cluster.
+export { startWorkerHost, type WorkerHost } from './worker/worker-host.js';
+export { ensureWorkerRoot } from './worker/worker-root.js';
+export { findTestCgroups } from './worker/worker-cgroup.js';
+export { KUBELET_KERNEL_TUNABLES } from './worker/kubelet-kernel-tunables.js';
+export {
+  AGENT_EXECUTABLE,
+  joinCommandArgs,
+  nodeBootstrapModeFromEnv,
+  startJoinWorker,
+  type JoinWorker,
+  type NodeBootstrapMode,
+} from './worker/join-worker.js';
+export { formatNodeTable } from './worker/node-table.js';
+
+// process/: child processes, cleanup and bounded waits.
+export { ChildProcessGroup } from './process/child-process-group.js';
+export { eventually } from './process/eventually.js';
+export { TEST_RESOURCE_PREFIX } from './process/test-resource-name.js';
+export { cleanupStaleTestResources } from './process/cleanup-stale-test-resources.js';
+
+// join/: the product's join server stood up against a local cluster, and the agent tests' test bed.
+export {
+  applyJoinServerRbac,
+  prepareJoinServerFiles,
+  startInProcessJoinServer,
+  type InProcessJoinServer,
+  type JoinServerFiles,
+} from './join/in-process-join-server.js';
+export { callJoinServer, joinRequestBody } from './join/join-server-client.js';
+export { startJoinTestbed, VIP, type JoinTestbed } from './join/join-testbed.js';
