@@ -1,4 +1,5 @@
 import { ValidationError } from './errors.js';
+import { formatRfc3339 } from './duration.js';
 import { parseTokenOfShape, checkTokenPart, randomLowerAlnum, type TokenShape } from './token-shape.js';
 
 // kubeadm-format bootstrap tokens, which the hosted apiserver's bootstrap-token authenticator
@@ -62,7 +63,7 @@ function formatExpiration(date: Date): string {
       'Expected expiresAt to be a valid date, got an invalid Date',
     );
   }
-  return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
+  return formatRfc3339(date);
 }
 
 /** Renders the kube-system Secret that makes a bootstrap token valid in the hosted cluster. */

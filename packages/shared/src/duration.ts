@@ -45,3 +45,8 @@ export function formatDuration(ms: number): string {
   }
   return out;
 }
+
+/** A time as Kubernetes writes timestamps (RFC 3339, UTC, whole seconds): `2030-01-01T00:00:00Z`. */
+export function formatRfc3339(date: Date): string {
+  return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
+}

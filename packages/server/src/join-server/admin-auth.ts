@@ -5,10 +5,10 @@ import { JOIN_TOKEN_RESOURCE } from '../contract.js';
 // Who may mint, list and revoke join tokens is decided by the hosted cluster, not by us: either a
 // client certificate signed by the cluster CA with O=system:masters (what kube-apiserver itself
 // treats as a superuser), or a bearer token that a TokenReview accepts and whose user a
-// SubjectAccessReview allows the verb on jointokens.k8s-on-k8s.io. Nothing else gets in, and the
-// 403 says which of the two ways was tried and why it failed.
+// SubjectAccessReview allows the verb on JOIN_TOKEN_RESOURCE (a virtual resource: no CRD needed).
+// Nothing else gets in, and the refusal says which of the two ways was tried and why it failed.
 
-/** The API group and resource admins are authorized for (a virtual resource: no CRD needed). */
+/** The group kube-apiserver treats as superusers; a client certificate in it may do anything here too. */
 const MASTERS = 'system:masters';
 
 /** What an admin request may do; mapped from POST, GET and DELETE. */
@@ -48,7 +48,7 @@ function describeUser(user: { username: string; groups: readonly string[] }): st
   return `${JSON.stringify(user.username)} (groups: ${user.groups.length === 0 ? 'none' : user.groups.join(', ')})`;
 }
 
-/** Authenticates and authorizes an admin request, or throws a JoinError with 401 or 403. */
+/** Authenticates and authorizes an admin request, or throws UNAUTHENTICATED or FORBIDDEN saying why. */
 export async function authorizeAdmin(
   credentials: AdminCredentials,
   verb: AdminVerb,

@@ -1,4 +1,10 @@
-import { JOIN_API_VERSION, ValidationError, renderKubeconfig, type JoinBundle } from '@k8s-on-k8s/shared';
+import {
+  JOIN_API_VERSION,
+  ValidationError,
+  formatRfc3339,
+  renderKubeconfig,
+  type JoinBundle,
+} from '@k8s-on-k8s/shared';
 import type { JoinTokenTaint } from './token-store/store.js';
 
 // The join bundle (protocol v1) and the KubeletConfiguration inside it, as pure functions of the
@@ -104,10 +110,6 @@ export function renderBootstrapKubeconfig(spec: {
   return template.before + spec.bootstrapToken + template.after;
 }
 
-function rfc3339(date: Date): string {
-  return date.toISOString().replace(/\.\d{3}Z$/, 'Z');
-}
-
 /** Renders the answer to a successful join. */
 export function renderJoinBundle(spec: JoinBundleSpec): JoinBundle {
   const bundle: JoinBundle = {
@@ -121,14 +123,14 @@ export function renderJoinBundle(spec: JoinBundleSpec): JoinBundle {
       caPem: spec.caPem,
       bootstrapToken: spec.bootstrapToken,
     }),
-    bootstrapTokenExpiresAt: rfc3339(spec.bootstrapTokenExpiresAt),
+    bootstrapTokenExpiresAt: formatRfc3339(spec.bootstrapTokenExpiresAt),
     cluster: {
       dnsIP: spec.cluster.clusterDns,
       domain: spec.cluster.clusterDomain,
       kubernetesVersion: spec.cluster.kubernetesVersion,
     },
     kubeletConfig: renderKubeletConfiguration(spec.cluster),
-    serverTime: rfc3339(spec.serverTime),
+    serverTime: formatRfc3339(spec.serverTime),
   };
   if (spec.nodeLabels !== undefined) bundle.nodeLabels = { ...spec.nodeLabels };
   if (spec.nodeTaints !== undefined) {

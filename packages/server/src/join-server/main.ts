@@ -1,14 +1,22 @@
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import pino, { type DestinationStream, type Logger } from 'pino';
-import { K8sOnK8sError, REDACT_PATHS, formatHostPort, parseHostPort } from '@k8s-on-k8s/shared';
+import {
+  K8sOnK8sError,
+  REDACT_PATHS,
+  describeError,
+  formatHostPort,
+  parseHostPort,
+} from '@k8s-on-k8s/shared';
 import { FileTokenStore } from './token-store/file.js';
-import { createJoinServerApp, describeError, type JoinServerSettings } from './app.js';
+import { createJoinServerApp } from './app.js';
+import type { JoinServerSettings } from './settings.js';
 import { defaultPublicUrl, JOIN_SERVER_HELP, parseJoinServerFlags, type JoinServerConfig } from './config.js';
 import { createJoinServerMetrics } from './metrics.js';
 import type { JoinTokenStore } from './token-store/store.js';
 import { KubernetesApi } from '../kube/api.js';
 import { KubernetesTokenStore } from './token-store/kubernetes.js';
+import { loadKubeConfig } from '../kube/kubeconfig.js';
 
 // `k8s-join-server`: config → store, apiserver client, app → an HTTPS server; SIGTERM drains it.
 // The process (signals, output, files) comes in through deps so tests can run it in-process too.
@@ -72,10 +80,12 @@ export async function startJoinServer(
     // shutdown() flushes; a kill -9 may lose the last lines, never the store.
     options.logDestination ?? pino.destination({ dest: 1, sync: false }),
   );
-  const kube = await KubernetesApi.fromKubeconfig(config.kubeconfig);
+  const kubeConfig = loadKubeConfig({ path: config.kubeconfig, inCluster: config.kubeconfig === undefined });
+  const kube = await KubernetesApi.fromKubeConfig(kubeConfig);
   let upstreams = config.upstreams;
   if (upstreams.length === 0) {
-    const server = new URL((await kubeServer(config)) ?? 'https://127.0.0.1:6443');
+    // Workers reach the apiserver where this server does, unless --upstream says otherwise.
+    const server = new URL(kubeConfig.getCurrentCluster()?.server ?? 'https://127.0.0.1:6443');
     upstreams = [
       formatHostPort(
         parseHostPort(
@@ -167,14 +177,6 @@ export async function startJoinServer(
     return stopping;
   };
   return { url, port, server, logger, shutdown };
-}
-
-async function kubeServer(config: JoinServerConfig): Promise<string | undefined> {
-  const { KubeConfig } = await import('@kubernetes/client-node');
-  const kc = new KubeConfig();
-  if (config.kubeconfig === undefined) kc.loadFromCluster();
-  else kc.loadFromFile(config.kubeconfig);
-  return kc.getCurrentCluster()?.server;
 }
 
 /** What the command needs from the process. */

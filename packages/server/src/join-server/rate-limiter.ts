@@ -3,6 +3,8 @@
 // many keys, full buckets (keys that have been quiet long enough) are forgotten, which changes
 // nothing since a new bucket starts full.
 
+import { JoinError } from '@k8s-on-k8s/shared';
+
 /** A bucket's size and refill rate; perSecond 0 disables the limit. */
 export interface RateLimit {
   readonly burst: number;
@@ -81,4 +83,22 @@ export class RateLimiter {
       }
     }
   }
+}
+
+/** A refusal for going over a limit; the HTTP edge turns retryAfterSeconds into Retry-After. */
+export class RateLimitError extends JoinError {
+  constructor(
+    readonly retryAfterSeconds: number,
+    what: string,
+  ) {
+    super('RATE_LIMITED', `too many ${what}; retry in ${retryAfterSeconds}s`, {
+      hint: `Wait ${retryAfterSeconds}s before retrying.`,
+    });
+    this.name = 'RateLimitError';
+  }
+}
+
+/** The error for a wait of `waitMs` (rounded up to whole seconds, at least one). */
+export function rateLimitError(waitMs: number, what: string): RateLimitError {
+  return new RateLimitError(Math.max(1, Math.ceil(waitMs / 1000)), what);
 }

@@ -1,12 +1,13 @@
 import type { RequestOptions as HttpsRequestOptions } from 'node:https';
-import { KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
 import { Pool } from 'undici';
 import { K8sOnK8sError } from '@k8s-on-k8s/shared';
 
 // The few calls the join server makes to the hosted apiserver, over one keep-alive connection pool.
 // @kubernetes/client-node 1.4 builds a new https.Agent for every request (a TLS handshake per
 // call), which would cap joins at the handshake rate; it is still used to load the kubeconfig or
-// the in-cluster config, so exec plugins, token files and the like work as kubectl's do.
+// the in-cluster config (kube/kubeconfig.ts), so exec plugins, token files and the like work as
+// kubectl's do.
 
 /** Object metadata as far as we read or write it. */
 export interface ObjectMeta {
@@ -85,24 +86,11 @@ export class KubernetesApi {
     });
   }
 
-  /** Loads a kubeconfig file, or the in-cluster service account config when `path` is undefined. */
-  static async fromKubeconfig(path: string | undefined): Promise<KubernetesApi> {
-    const kc = new KubeConfig();
-    try {
-      if (path === undefined) kc.loadFromCluster();
-      else kc.loadFromFile(path);
-    } catch (cause) {
-      throw new K8sOnK8sError(
-        'INVALID_KUBECONFIG',
-        path === undefined
-          ? 'cannot load the in-cluster config; give --kubeconfig when not running in a pod'
-          : `cannot load the kubeconfig ${JSON.stringify(path)}`,
-        { cause },
-      );
-    }
+  /** A client with a loaded kubeconfig's server and credentials (see loadKubeConfig). */
+  static async fromKubeConfig(kc: KubeConfig): Promise<KubernetesApi> {
     const server = kc.getCurrentCluster()?.server;
     if (server === undefined) {
-      throw new K8sOnK8sError('INVALID_KUBECONFIG', `the kubeconfig ${path ?? '(in-cluster)'} has no server`);
+      throw new K8sOnK8sError('INVALID_KUBECONFIG', 'the kubeconfig has no current cluster with a server');
     }
     const tls: HttpsRequestOptions = {};
     await kc.applyToHTTPSOptions(tls);

@@ -1,6 +1,9 @@
 // The one way this package loads a kubeconfig: @kubernetes/client-node's loader, so $KUBECONFIG
 // lists, exec plugins, token files and the in-cluster service account work as they do for kubectl.
 // Errors name the flag the path came from.
+import { existsSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import { ValidationError } from '@k8s-on-k8s/shared';
 
@@ -29,7 +32,11 @@ export function loadKubeConfig(source: KubeConfigSource = {}): KubeConfig {
   try {
     if (source.path !== undefined) kubeConfig.loadFromFile(source.path);
     else if (source.inCluster === true) kubeConfig.loadFromCluster();
-    else kubeConfig.loadFromDefault();
+    else if (hasDefaultKubeconfig()) kubeConfig.loadFromDefault();
+    else {
+      // client-node would fall back to http://localhost:8080, as kubectl does; an error is kinder.
+      throw new Error('$KUBECONFIG is not set and ~/.kube/config does not exist');
+    }
   } catch (cause) {
     throw new ValidationError(
       'INVALID_KUBECONFIG',
@@ -56,6 +63,15 @@ export function loadKubeConfig(source: KubeConfigSource = {}): KubeConfig {
     throw new ValidationError('INVALID_KUBECONFIG', `${flag} ${where} has no current cluster with a server`);
   }
   return kubeConfig;
+}
+
+/** Whether loadFromDefault would find a kubeconfig: $KUBECONFIG, ~/.kube/config, or a pod's service account. */
+function hasDefaultKubeconfig(): boolean {
+  return (
+    (process.env.KUBECONFIG ?? '') !== '' ||
+    existsSync(join(homedir(), '.kube', 'config')) ||
+    process.env.KUBERNETES_SERVICE_HOST !== undefined
+  );
 }
 
 /** Loads a kubeconfig from its text (a kubeconfig the program made itself, e.g. the hosted admin's). */

@@ -1,0 +1,65 @@
+import type { Router } from 'express';
+import type { KubernetesApi } from '../../kube/api.js';
+import type { JoinServerMetrics } from '../metrics.js';
+import type { JoinTokenStore } from '../token-store/store.js';
+import { route } from '../http-edge.js';
+
+const READY_TIMEOUT_MS = 3000;
+
+/** What the probes look at. */
+export interface HealthDeps {
+  readonly store: Pick<JoinTokenStore, 'ping'>;
+  readonly kube: Pick<KubernetesApi, 'version'>;
+  readonly metrics: Pick<JoinServerMetrics, 'registry'>;
+  /** False once shutdown has begun, so /readyz takes the replica out of its Service first. */
+  readonly accepting?: (() => boolean) | undefined;
+}
+
+/** `/healthz` (the process answers), `/readyz` (store and hosted apiserver answer), `/metrics`. */
+export function mountHealthRoutes(router: Router, deps: HealthDeps): void {
+  router.get('/healthz', (_req, res) => {
+    res.type('text/plain').send('ok');
+  });
+  router.get(
+    '/readyz',
+    route(async (_req, res) => {
+      const problems = await readinessProblems(deps);
+      if (problems.length > 0) {
+        res
+          .status(503)
+          .type('text/plain')
+          .send(`not ready: ${problems.join('; ')}\n`);
+        return;
+      }
+      res.type('text/plain').send('ok');
+    }),
+  );
+  router.get(
+    '/metrics',
+    route(async (_req, res) => {
+      res.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
+    }),
+  );
+}
+
+/** What keeps this replica from serving joins now; empty when ready. */
+export async function readinessProblems(deps: HealthDeps): Promise<string[]> {
+  const problems: string[] = [];
+  if (deps.accepting?.() === false) problems.push('shutting down');
+  const withTimeout = (what: string, check: Promise<unknown>): Promise<void> =>
+    Promise.race([
+      check.then(() => undefined),
+      new Promise<never>((_resolve, reject) =>
+        setTimeout(() => {
+          reject(new Error(`no answer within ${READY_TIMEOUT_MS}ms`));
+        }, READY_TIMEOUT_MS).unref(),
+      ),
+    ]).catch((error: unknown) => {
+      problems.push(`${what}: ${error instanceof Error ? error.message : String(error)}`);
+    });
+  await Promise.all([
+    withTimeout('token store', deps.store.ping()),
+    withTimeout('hosted apiserver', deps.kube.version()),
+  ]);
+  return problems;
+}
