@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
 import { parseKubeconfig } from '@k8s-on-k8s/shared';
-import { KUBELET_HEALTHZ_PORT, NODE_PATHS } from './node-paths.js';
-import type { NodeSystem } from './node-system.js';
+import { KUBELET_HEALTHZ_PORT, NODE_PATHS } from '../node/node-paths.js';
+import type { NodeSystem } from '../node/node-system.js';
 
 /** Progress output for long waits: one line per state change, not per poll. */
 export type Progress = (line: string) => void;

@@ -20,12 +20,12 @@ import {
   FORWARDER_UNIT_NAME,
   KUBELET_UNIT_NAME,
   NODE_PATHS,
-} from './node-paths.js';
-import type { NodeSystem } from './node-system.js';
+} from '../node/node-paths.js';
+import type { NodeSystem } from '../node/node-system.js';
 import { PREFLIGHT_CHECKS, preflightError, runPreflight, type PreflightCheck } from './preflight.js';
-import { renderNodeFiles, type NodeFile, type NodeFileOptions } from './render-node-files.js';
+import { renderNodeFiles, type NodeFile, type NodeFileOptions } from '../node/render-node-files.js';
 import { kubeletHealthy, nodeRegistered, pollUntil } from './wait-for-node.js';
-import { AGENT_VERSION } from './version.js';
+import { AGENT_VERSION } from '../version.js';
 
 export const JOIN_HELP = `Usage: k8s-join join --server URL --ca-cert-hash sha256:HEX (--token-file FILE | K8S_JOIN_TOKEN=… | --token ID.SECRET) [flags]
        k8s-join --server URL ...            (join is the default command)

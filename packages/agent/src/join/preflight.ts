@@ -1,7 +1,7 @@
 import { K8sOnK8sError } from '@k8s-on-k8s/shared';
-import { isPortTaken, parseListeningSockets } from './listening-ports.js';
-import { KUBELET_PORT, NODE_PATHS } from './node-paths.js';
-import type { NodeSystem } from './node-system.js';
+import { isPortTaken, parseListeningSockets } from '../node/listening-ports.js';
+import { KUBELET_PORT, NODE_PATHS } from '../node/node-paths.js';
+import type { NodeSystem } from '../node/node-system.js';
 
 /** The names `--ignore-preflight-errors` takes. */
 export const PREFLIGHT_CHECKS = ['root', 'systemd', 'kubelet-binary', 'container-runtime', 'ports'] as const;
