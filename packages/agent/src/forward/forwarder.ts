@@ -1,11 +1,13 @@
 // The TCP forwarder that replaces `socat TCP-LISTEN:443,fork,...` on every worker: one event loop,
 // several upstreams, health checks, failover, bounded buffering and a draining shutdown.
-import { connect as connectTcp, createServer, type AddressInfo, type Socket } from 'node:net';
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net';
 import type { HostPort } from '@k8s-on-k8s/shared';
-import { checkUpstream, type HealthCheck } from './upstream-health-check.js';
+import { createHealthCheckLoop } from './health-check-loop.js';
+import { abortPeer, connectUpstream, type Relay, type RelayContext } from './relay.js';
+import type { HealthCheck } from './upstream-health-check.js';
 import { createUpstreamPool, type BalanceStrategy, type Upstream } from './upstream-pool.js';
 
-/** Everything the forwarder needs, already validated (forward-command.ts parses the flags). */
+/** Everything the forwarder needs, already validated (forward-flags.ts parses the flags). */
 export interface ForwarderOptions {
   readonly listen: HostPort;
   readonly upstreams: readonly HostPort[];
@@ -57,26 +59,102 @@ export interface Forwarder {
   stats(): ForwarderStats;
 }
 
-interface Connection {
-  readonly client: Socket;
-  upstreamSocket: Socket | undefined;
-  upstream: Upstream | undefined;
-}
-
 /** Creates a forwarder; nothing is bound until listen() is called. */
 export function createForwarder(options: ForwarderOptions): Forwarder {
   const pool = createUpstreamPool(options.balance);
   pool.setUpstreams(options.upstreams);
-  const connections = new Set<Connection>();
+  const relays = new Set<Relay>();
   let acceptedConnections = 0;
   let failedConnections = 0;
-  let healthTimer: NodeJS.Timeout | undefined;
   let closing = false;
   let drained: (() => void) | undefined;
 
-  // pauseOnConnect: no byte is read from a client before its upstream is connected, so a slow
-  // upstream connect never makes us buffer. allowHalfOpen: a client's FIN is passed on as a FIN,
-  // not turned into a full close (HTTP/1.1 clients and `kubectl exec` stdin rely on it).
+  const reportHealth = (upstream: Upstream): void => {
+    options.onHealthChange?.(upstreamStats(upstream, relays));
+  };
+  const healthChecks = createHealthCheckLoop({
+    pool,
+    healthCheck: options.healthCheck,
+    timeoutMs: options.connectTimeoutMs,
+    intervalMs: options.healthIntervalMs,
+    onChange: reportHealth,
+  });
+  const relayContext: RelayContext = {
+    pool,
+    connectTimeoutMs: options.connectTimeoutMs,
+    keepAliveMs: options.keepAliveMs,
+    onUpstreamDown: reportHealth,
+    onNoUpstream: () => {
+      failedConnections++;
+    },
+  };
+
+  const server = createListener(options);
+  server.on('connection', (client) => {
+    acceptedConnections++;
+    const relay = trackClient(client, relays, options.idleTimeoutMs, () => {
+      if (closing && relays.size === 0) drained?.();
+    });
+    connectUpstream(relay, new Set(), relayContext);
+  });
+
+  return {
+    listen() {
+      return new Promise((resolve, reject) => {
+        server.once('error', reject);
+        server.listen({ host: options.listen.host, port: options.listen.port, backlog: 4096 }, () => {
+          server.removeListener('error', reject);
+          healthChecks.start();
+          resolve(server.address() as AddressInfo);
+        });
+      });
+    },
+
+    async close(deadlineMs) {
+      closing = true;
+      healthChecks.stop();
+      const stopped = new Promise<void>((resolve) => {
+        server.close(() => {
+          resolve();
+        });
+      });
+      if (relays.size > 0) {
+        let timer: NodeJS.Timeout | undefined;
+        await new Promise<void>((resolve) => {
+          drained = resolve;
+          timer = setTimeout(resolve, deadlineMs);
+        });
+        clearTimeout(timer);
+        cutRelays(relays);
+      }
+      await stopped;
+    },
+
+    setUpstreams(list) {
+      pool.setUpstreams(list);
+      // A new upstream is assumed healthy; check at once rather than at the next tick.
+      if (healthChecks.started) void healthChecks.runNow();
+    },
+
+    stats() {
+      return {
+        activeConnections: relays.size,
+        acceptedConnections,
+        failedConnections,
+        healthyUpstreams: pool.listed().filter((u) => u.healthy).length,
+        upstreams: pool.known().map((upstream) => upstreamStats(upstream, relays)),
+      };
+    },
+  };
+}
+
+/**
+ * The listening socket. pauseOnConnect: no byte is read from a client before its upstream is
+ * connected, so a slow upstream connect never makes us buffer. allowHalfOpen: a client's FIN is
+ * passed on as a FIN, not turned into a full close (HTTP/1.1 clients and `kubectl exec` stdin
+ * rely on it).
+ */
+function createListener(options: ForwarderOptions): Server {
   const server = createServer({
     allowHalfOpen: true,
     pauseOnConnect: true,
@@ -85,204 +163,58 @@ export function createForwarder(options: ForwarderOptions): Forwarder {
     keepAliveInitialDelay: options.keepAliveMs,
   });
   server.maxConnections = options.maxConnections;
-  server.on('connection', (client) => {
-    acceptedConnections++;
-    const connection: Connection = { client, upstreamSocket: undefined, upstream: undefined };
-    connections.add(connection);
-    client.on('error', (error: NodeJS.ErrnoException) => {
-      abortPeer(connection.upstreamSocket, error);
-    });
-    client.on('close', () => {
-      connections.delete(connection);
-      // A client gone without a clean FIN (timeout, error, destroy) takes its upstream with it;
-      // after a clean FIN the pipe has already passed the FIN on and the upstream finishes alone.
-      if (!client.readableEnded) connection.upstreamSocket?.destroy();
-      if (closing && connections.size === 0) drained?.();
-    });
-    if (options.idleTimeoutMs > 0) {
-      client.setTimeout(options.idleTimeoutMs, () => {
-        client.destroy();
-      });
-    }
-    connectUpstream(connection, new Set());
-  });
-
-  function connectUpstream(connection: Connection, tried: Set<Upstream>): void {
-    const { client } = connection;
-    if (client.destroyed) return;
-    const upstream = pool.pick(tried);
-    if (upstream === undefined) {
-      // Nothing healthy left: close the client now rather than leave it waiting for a timeout.
-      failedConnections++;
-      client.destroy();
-      return;
-    }
-    tried.add(upstream);
-    const socket = connectTcp({
-      host: upstream.address.host,
-      port: upstream.address.port,
-      allowHalfOpen: true,
-      noDelay: true,
-      keepAlive: true,
-      keepAliveInitialDelay: options.keepAliveMs,
-    });
-    connection.upstreamSocket = socket;
-    connection.upstream = upstream;
-    // Counted from the first SYN, so least-connections sees connects still in flight.
-    upstream.active++;
-    let connected = false;
-    let failed = false;
-
-    socket.on('close', () => {
-      upstream.active--;
-      if (!connected) return;
-      upstream.closedBytesIn += socket.bytesWritten;
-      upstream.closedBytesOut += socket.bytesRead;
-      // An upstream gone without a clean FIN takes its client with it (a reset was already
-      // passed on by the 'error' handler; this covers a plain destroy).
-      if (!socket.readableEnded) client.destroy();
-    });
-
-    const onConnectFailure = (): void => {
-      if (failed) return;
-      failed = true;
-      socket.destroy();
-      connection.upstreamSocket = undefined;
-      connection.upstream = undefined;
-      const wasHealthy = upstream.healthy;
-      pool.recordConnectFailure(upstream);
-      if (wasHealthy) options.onHealthChange?.(toStats(upstream));
-      // The same client tries the next healthy upstream before we give up on it.
-      connectUpstream(connection, tried);
-    };
-
-    // Before 'connect' the socket is silent, so its idle timeout is the connect timeout.
-    socket.setTimeout(options.connectTimeoutMs, onConnectFailure);
-    socket.on('error', onConnectFailure);
-    socket.once('connect', () => {
-      connected = true;
-      upstream.total++;
-      socket.removeListener('error', onConnectFailure);
-      socket.removeListener('timeout', onConnectFailure);
-      socket.setTimeout(0);
-      socket.on('error', (error: NodeJS.ErrnoException) => {
-        abortPeer(client, error);
-      });
-      if (client.destroyed) {
-        socket.destroy();
-        return;
-      }
-      // pipe() gives backpressure both ways (write() === false pauses the reader until 'drain')
-      // and, with allowHalfOpen on both sockets, forwards a FIN as end() of the other side.
-      client.pipe(socket);
-      socket.pipe(client);
-    });
-  }
-
-  function toStats(upstream: Upstream): UpstreamStats {
-    let bytesIn = upstream.closedBytesIn;
-    let bytesOut = upstream.closedBytesOut;
-    for (const connection of connections) {
-      const socket = connection.upstreamSocket;
-      if (connection.upstream === upstream && socket !== undefined && !socket.destroyed) {
-        bytesIn += socket.bytesWritten;
-        bytesOut += socket.bytesRead;
-      }
-    }
-    return {
-      upstream: upstream.key,
-      healthy: upstream.healthy,
-      listed: upstream.listed,
-      activeConnections: upstream.active,
-      totalConnections: upstream.total,
-      connectErrors: upstream.connectErrors,
-      bytesIn,
-      bytesOut,
-    };
-  }
-
-  let checking = false;
-  async function runHealthChecks(): Promise<void> {
-    if (checking) return;
-    checking = true;
-    try {
-      const listed = pool.listed();
-      const results = await Promise.all(
-        listed.map((u) => checkUpstream(u.address, options.healthCheck, options.connectTimeoutMs)),
-      );
-      listed.forEach((upstream, i) => {
-        if (pool.recordCheck(upstream, results[i] === true)) options.onHealthChange?.(toStats(upstream));
-      });
-    } finally {
-      checking = false;
-    }
-  }
-
-  return {
-    listen() {
-      return new Promise((resolve, reject) => {
-        server.once('error', reject);
-        server.listen({ host: options.listen.host, port: options.listen.port, backlog: 4096 }, () => {
-          server.removeListener('error', reject);
-          healthTimer = setInterval(() => void runHealthChecks(), options.healthIntervalMs);
-          healthTimer.unref();
-          void runHealthChecks();
-          resolve(server.address() as AddressInfo);
-        });
-      });
-    },
-
-    async close(deadlineMs) {
-      closing = true;
-      clearInterval(healthTimer);
-      const stopped = new Promise<void>((resolve) => {
-        server.close(() => {
-          resolve();
-        });
-      });
-      if (connections.size > 0) {
-        let timer: NodeJS.Timeout | undefined;
-        await new Promise<void>((resolve) => {
-          drained = resolve;
-          timer = setTimeout(resolve, deadlineMs);
-        });
-        clearTimeout(timer);
-        // Cut with a reset, so a client cannot mistake a cut stream for a complete one.
-        for (const connection of connections) {
-          if (!connection.client.destroyed) connection.client.resetAndDestroy();
-          connection.upstreamSocket?.destroy();
-        }
-      }
-      await stopped;
-    },
-
-    setUpstreams(list) {
-      pool.setUpstreams(list);
-      // A new upstream is assumed healthy; check at once rather than at the next tick.
-      if (healthTimer !== undefined) void runHealthChecks();
-    },
-
-    stats() {
-      const upstreams = pool.known().map(toStats);
-      return {
-        activeConnections: connections.size,
-        acceptedConnections,
-        failedConnections,
-        healthyUpstreams: pool.listed().filter((u) => u.healthy).length,
-        upstreams,
-      };
-    },
-  };
+  return server;
 }
 
-/** Passes a failure on to the other socket: a reset as a reset, anything else as a close. */
-function abortPeer(peer: Socket | undefined, error: NodeJS.ErrnoException): void {
-  if (peer === undefined || peer.destroyed) return;
-  if (peer.connecting) {
-    peer.destroy();
-  } else if (error.code === 'ECONNRESET' || error.code === 'EPIPE') {
-    peer.resetAndDestroy();
-  } else {
-    peer.destroy();
+/** Adds a new client to `relays` until it closes, with its error, close and idle handling. */
+function trackClient(client: Socket, relays: Set<Relay>, idleTimeoutMs: number, onClosed: () => void): Relay {
+  const relay: Relay = { client, upstreamSocket: undefined, upstream: undefined };
+  relays.add(relay);
+  client.on('error', (error: NodeJS.ErrnoException) => {
+    abortPeer(relay.upstreamSocket, error);
+  });
+  client.on('close', () => {
+    relays.delete(relay);
+    // A client gone without a clean FIN (timeout, error, destroy) takes its upstream with it;
+    // after a clean FIN the pipe has already passed the FIN on and the upstream finishes alone.
+    if (!client.readableEnded) relay.upstreamSocket?.destroy();
+    onClosed();
+  });
+  if (idleTimeoutMs > 0) {
+    client.setTimeout(idleTimeoutMs, () => {
+      client.destroy();
+    });
   }
+  return relay;
+}
+
+/** Cuts what is left at the drain deadline with a reset, so a client cannot mistake a cut stream for a complete one. */
+function cutRelays(relays: ReadonlySet<Relay>): void {
+  for (const relay of relays) {
+    if (!relay.client.destroyed) relay.client.resetAndDestroy();
+    relay.upstreamSocket?.destroy();
+  }
+}
+
+/** An upstream's counters, with the bytes of its open connections added to those already closed. */
+function upstreamStats(upstream: Upstream, relays: ReadonlySet<Relay>): UpstreamStats {
+  let bytesIn = upstream.closedBytesIn;
+  let bytesOut = upstream.closedBytesOut;
+  for (const relay of relays) {
+    const socket = relay.upstreamSocket;
+    if (relay.upstream === upstream && socket !== undefined && !socket.destroyed) {
+      bytesIn += socket.bytesWritten;
+      bytesOut += socket.bytesRead;
+    }
+  }
+  return {
+    upstream: upstream.key,
+    healthy: upstream.healthy,
+    listed: upstream.listed,
+    activeConnections: upstream.active,
+    totalConnections: upstream.total,
+    connectErrors: upstream.connectErrors,
+    bytesIn,
+    bytesOut,
+  };
 }
