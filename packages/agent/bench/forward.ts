@@ -12,8 +12,6 @@
 // Open files: 1,000 idle connections hold 1,000 descriptors here and 2,000 in the forwarder, so
 // the soft RLIMIT_NOFILE must be at least 4096. Node cannot raise its own limit; if it is lower
 // the bench stops and says so: run `ulimit -n 8192` (or raise LimitNOFILE=) and start it again.
-// The root eslint config exempts `bench/**` from these two rules, but that glob only matches a
-// top-level bench/ directory, not packages/agent/bench/.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { connect, createServer, type Socket } from 'node:net';

@@ -5,10 +5,10 @@ import { readFile } from 'node:fs/promises';
 import { isSea } from 'node:sea';
 import notify from 'systemd-notify';
 import { runCli, type Subcommand } from '@k8s-on-k8s/shared';
-import { runForwardCommand, type ForwardCommandDeps } from '../forward-command.js';
-import { joinExitCode, runJoinCommand } from '../join-command.js';
-import { createNodeSystem } from '../node-system.js';
-import { runResetCommand } from '../reset-command.js';
+import { runForwardCommand, type ForwardCommandDeps } from '../forward/forward-command.js';
+import { joinExitCode, runJoinCommand } from '../join/join-command.js';
+import { createNodeSystem } from '../node/node-system.js';
+import { runResetCommand } from '../join/reset-command.js';
 import { AGENT_VERSION } from '../version.js';
 
 const out = (line: string): void => {

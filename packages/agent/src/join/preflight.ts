@@ -1,7 +1,7 @@
 import { K8sOnK8sError } from '@k8s-on-k8s/shared';
-import { isPortTaken, parseListeningSockets } from './listening-ports.js';
-import { KUBELET_PORT, NODE_PATHS } from './node-paths.js';
-import type { NodeSystem } from './node-system.js';
+import { isPortTaken, parseListeningSockets } from '../node/listening-ports.js';
+import { KUBELET_PORT } from '../node/node-paths.js';
+import type { NodeSystem } from '../node/node-system.js';
 
 /** The names `--ignore-preflight-errors` takes. */
 export const PREFLIGHT_CHECKS = ['root', 'systemd', 'kubelet-binary', 'container-runtime', 'ports'] as const;
@@ -88,9 +88,4 @@ export function preflightError(problems: readonly PreflightProblem[]): K8sOnK8sE
       hint: `fix them, or skip a check with --ignore-preflight-errors=${problems.map((p) => p.check).join(',')}`,
     },
   );
-}
-
-/** Whether a previous join's state file exists (then its ports and units are ours). */
-export async function hasJoinState(system: NodeSystem): Promise<boolean> {
-  return system.exists(NODE_PATHS.state);
 }

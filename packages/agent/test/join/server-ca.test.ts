@@ -9,8 +9,8 @@ import {
   JoinError,
   type CertifiedKeyPair,
 } from '@k8s-on-k8s/shared';
-import { discoverServerCa } from '../src/discover-server-ca.js';
-import { requestJoinBundle } from '../src/join-client.js';
+import { discoverServerCa } from '../../src/join/discover-server-ca.js';
+import { requestJoinBundle } from '../../src/join/join-client.js';
 
 const TOKEN = 'abcdef.0123456789abcdef0123456789abcdef';
 

@@ -17,9 +17,9 @@ import {
   waitUntil,
   within,
   type TestServer,
-} from './tcp-fixtures.js';
+} from '../forward/tcp-fixtures.js';
 
-const BIN = fileURLToPath(new URL('../src/bin/k8s-join.js', import.meta.url));
+const BIN = fileURLToPath(new URL('../../src/bin/k8s-join.js', import.meta.url));
 const cleanups: (() => Promise<void>)[] = [];
 after(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup();

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { renderForwarderMetrics } from '../src/forwarder-metrics.js';
+import { renderForwarderMetrics } from '../../src/forward/forwarder-metrics.js';
 
 test('renders every family with HELP, TYPE and one sample per upstream', () => {
   const text = renderForwarderMetrics({

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { createUpstreamPool, type Upstream } from '../src/upstream-pool.js';
+import { createUpstreamPool, type Upstream } from '../../src/forward/upstream-pool.js';
 
 const at = (port: number) => ({ host: '10.0.0.1', port });
 const keys = (list: readonly (Upstream | undefined)[]): (string | undefined)[] => list.map((u) => u?.key);

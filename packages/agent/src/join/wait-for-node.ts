@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
-import { parseKubeconfig } from '@k8s-on-k8s/shared';
-import { KUBELET_HEALTHZ_PORT, NODE_PATHS } from './node-paths.js';
-import type { NodeSystem } from './node-system.js';
+import { K8sOnK8sError, formatDuration, parseKubeconfig } from '@k8s-on-k8s/shared';
+import { KUBELET_HEALTHZ_PORT, NODE_PATHS } from '../node/node-paths.js';
+import type { NodeSystem } from '../node/node-system.js';
 
 /** Progress output for long waits: one line per state change, not per poll. */
 export type Progress = (line: string) => void;
@@ -72,4 +72,48 @@ export async function nodeRegistered(system: NodeSystem, nodeName: string): Prom
   } finally {
     await dispatcher.close();
   }
+}
+
+/** How long to wait, and whether for the Node object too (--timeout, --wait). */
+export interface NodeWait {
+  readonly nodeName: string;
+  readonly timeoutMs: number;
+  readonly waitForNode: boolean;
+}
+
+/**
+ * Waits for the kubelet's healthz, then (with --wait) for the Node to register; a timeout is an
+ * error whose hint says where to look. `since` is when the units were started, for the report.
+ */
+export async function waitForJoinedNode(
+  system: NodeSystem,
+  wait: NodeWait,
+  progress: Progress,
+  since: number,
+): Promise<void> {
+  const healthy = await pollUntil('the kubelet to be healthy', wait.timeoutMs, progress, kubeletHealthy);
+  if (healthy === undefined) {
+    throw new K8sOnK8sError(
+      'TIMEOUT',
+      `the kubelet did not become healthy within ${formatDuration(wait.timeoutMs)}`,
+      {
+        hint: 'look at `journalctl -u kubelet -u k8s-join-forwarder`; the files and units are in place, so fixing the cause and waiting is enough',
+      },
+    );
+  }
+  progress(`[kubelet] healthy after ${formatDuration(Date.now() - since)}`);
+  if (!wait.waitForNode) return;
+  const registered = await pollUntil(`Node ${wait.nodeName} to register`, wait.timeoutMs, progress, () =>
+    nodeRegistered(system, wait.nodeName),
+  );
+  if (registered === undefined) {
+    throw new K8sOnK8sError(
+      'TIMEOUT',
+      `Node ${wait.nodeName} did not register within ${formatDuration(wait.timeoutMs)}`,
+      {
+        hint: 'look at `journalctl -u kubelet`: TLS bootstrap needs the CSR approved (kubectl get csr)',
+      },
+    );
+  }
+  progress(`[node] ${wait.nodeName} registered after ${formatDuration(Date.now() - since)}`);
 }

@@ -4,8 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { ValidationError } from '@k8s-on-k8s/shared';
-import { joinExitCode, parseJoinFlags, runJoinCommand, type JoinCommandDeps } from '../src/join-command.js';
-import { createNodeSystem } from '../src/node-system.js';
+import { joinExitCode, runJoinCommand, type JoinCommandDeps } from '../../src/join/join-command.js';
+import { parseJoinFlags } from '../../src/join/join-flags.js';
+import { createNodeSystem } from '../../src/node/node-system.js';
 
 const TOKEN = 'abcdef.0123456789abcdef0123456789abcdef';
 const HASH = `sha256:${'ab'.repeat(32)}`;

@@ -3,8 +3,8 @@
 // them. Anything else on the machine stays.
 import { parseFlags } from '@k8s-on-k8s/shared';
 import { readJoinState } from './join-state.js';
-import { NODE_PATHS } from './node-paths.js';
-import type { NodeSystem } from './node-system.js';
+import { NODE_PATHS } from '../node/node-paths.js';
+import type { NodeSystem } from '../node/node-system.js';
 
 export const RESET_HELP = `Usage: k8s-join reset [--root DIR]
 

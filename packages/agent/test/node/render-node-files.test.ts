@@ -5,11 +5,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
-import { NODE_PATHS } from '../src/node-paths.js';
-import { renderNodeFiles, type NodeFileOptions } from '../src/render-node-files.js';
+import { NODE_PATHS } from '../../src/node/node-paths.js';
+import { renderNodeFiles, type NodeFileOptions } from '../../src/node/render-node-files.js';
 import { SAMPLE_BUNDLE } from './sample-bundle.js';
 
-const fixtures = new URL('../../test/fixtures/', import.meta.url);
+const fixtures = new URL('../../../test/fixtures/', import.meta.url);
 const OPTIONS: NodeFileOptions = {
   nodeName: 'worker-1',
   kubeletBinary: '/opt/bin/kubelet',

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { after, describe, test } from 'node:test';
-import { createForwarder, type Forwarder, type ForwarderOptions } from '../src/forwarder.js';
+import { createForwarder, type Forwarder, type ForwarderOptions } from '../../src/forward/forwarder.js';
 import type { HostPort } from '@k8s-on-k8s/shared';
 import {
   closed,

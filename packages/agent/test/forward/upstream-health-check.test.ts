@@ -6,7 +6,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { checkUpstream } from '../src/upstream-health-check.js';
+import { checkUpstream } from '../../src/forward/upstream-health-check.js';
 import { deadPort, startServer } from './tcp-fixtures.js';
 
 describe('tcp check', () => {

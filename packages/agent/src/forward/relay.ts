@@ -1,0 +1,117 @@
+// One client's relay: pick an upstream, connect, fail over to the next one, then splice the two
+// sockets. The forwarder owns the listener and the bookkeeping; this owns one pair of sockets.
+import { connect as connectTcp, type Socket } from 'node:net';
+import type { HostPort } from '@k8s-on-k8s/shared';
+import type { Upstream, UpstreamPool } from './upstream-pool.js';
+
+/** A client and the upstream it is relayed to, once one has been picked. */
+export interface Relay {
+  readonly client: Socket;
+  upstreamSocket: Socket | undefined;
+  upstream: Upstream | undefined;
+}
+
+/** What connecting a relay needs from the forwarder. */
+export interface RelayContext {
+  readonly pool: UpstreamPool;
+  readonly connectTimeoutMs: number;
+  readonly keepAliveMs: number;
+  /** A failed connect has just taken this upstream out of rotation. */
+  readonly onUpstreamDown: (upstream: Upstream) => void;
+  /** No healthy upstream was left to try for this client. */
+  readonly onNoUpstream: () => void;
+}
+
+/** Connects the relay's client to the next healthy upstream not in `tried`, failing over on error. */
+export function connectUpstream(relay: Relay, tried: Set<Upstream>, context: RelayContext): void {
+  const { client } = relay;
+  if (client.destroyed) return;
+  const upstream = context.pool.pick(tried);
+  if (upstream === undefined) {
+    // Nothing healthy left: close the client now rather than leave it waiting for a timeout.
+    context.onNoUpstream();
+    client.destroy();
+    return;
+  }
+  tried.add(upstream);
+  const socket = openUpstreamSocket(upstream.address, context.keepAliveMs);
+  relay.upstreamSocket = socket;
+  relay.upstream = upstream;
+  // Counted from the first SYN, so least-connections sees connects still in flight.
+  upstream.active++;
+  let connected = false;
+  let failed = false;
+
+  socket.on('close', () => {
+    upstream.active--;
+    if (!connected) return;
+    upstream.closedBytesIn += socket.bytesWritten;
+    upstream.closedBytesOut += socket.bytesRead;
+    // An upstream gone without a clean FIN takes its client with it (a reset was already
+    // passed on by the 'error' handler; this covers a plain destroy).
+    if (!socket.readableEnded) client.destroy();
+  });
+
+  const onConnectFailure = (): void => {
+    if (failed) return;
+    failed = true;
+    socket.destroy();
+    relay.upstreamSocket = undefined;
+    relay.upstream = undefined;
+    const wasHealthy = upstream.healthy;
+    context.pool.recordConnectFailure(upstream);
+    if (wasHealthy) context.onUpstreamDown(upstream);
+    // The same client tries the next healthy upstream before we give up on it.
+    connectUpstream(relay, tried, context);
+  };
+
+  // Before 'connect' the socket is silent, so its idle timeout is the connect timeout.
+  socket.setTimeout(context.connectTimeoutMs, onConnectFailure);
+  socket.on('error', onConnectFailure);
+  socket.once('connect', () => {
+    connected = true;
+    upstream.total++;
+    socket.removeListener('error', onConnectFailure);
+    socket.removeListener('timeout', onConnectFailure);
+    socket.setTimeout(0);
+    splice(client, socket);
+  });
+}
+
+/** Passes a failure on to the other socket: a reset as a reset, anything else as a close. */
+export function abortPeer(peer: Socket | undefined, error: NodeJS.ErrnoException): void {
+  if (peer === undefined || peer.destroyed) return;
+  if (peer.connecting) {
+    peer.destroy();
+  } else if (error.code === 'ECONNRESET' || error.code === 'EPIPE') {
+    peer.resetAndDestroy();
+  } else {
+    peer.destroy();
+  }
+}
+
+function openUpstreamSocket(address: HostPort, keepAliveMs: number): Socket {
+  return connectTcp({
+    host: address.host,
+    port: address.port,
+    allowHalfOpen: true,
+    noDelay: true,
+    keepAlive: true,
+    keepAliveInitialDelay: keepAliveMs,
+  });
+}
+
+/** Joins a connected upstream to its client, both ways. */
+function splice(client: Socket, upstream: Socket): void {
+  upstream.on('error', (error: NodeJS.ErrnoException) => {
+    abortPeer(client, error);
+  });
+  if (client.destroyed) {
+    upstream.destroy();
+    return;
+  }
+  // pipe() gives backpressure both ways (write() === false pauses the reader until 'drain')
+  // and, with allowHalfOpen on both sockets, forwards a FIN as end() of the other side.
+  client.pipe(upstream);
+  upstream.pipe(client);
+}
