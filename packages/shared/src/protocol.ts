@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
 import { ERROR_CODES, JoinError, ValidationError, type ErrorCode, type K8sOnK8sError } from './errors.js';
+import { isDns1123Subdomain } from './dns-names.js';
 import { parseDuration } from './duration.js';
 import { parseHostPort } from './host-port.js';
 import { validateNodeName } from './node-name.js';
@@ -23,8 +24,13 @@ export const JOIN_API_VERSION = 'join.k8s-on-k8s.io/v1';
  */
 export const API_VIP = '10.199.199.199';
 
+/** The API endpoint kubelets and pods use on a worker whose VIP is `vip`: the VIP on 443. */
+export function apiEndpointFor(vip: string): string {
+  return `https://${vip}:443`;
+}
+
 /** The API endpoint kubelets and pods use: the VIP on 443. */
-export const DEFAULT_API_ENDPOINT = `https://${API_VIP}:443`;
+export const DEFAULT_API_ENDPOINT = apiEndpointFor(API_VIP);
 
 const MAX_QUOTED = 80;
 
@@ -58,12 +64,11 @@ const nonEmpty = z.string().min(1, 'must not be empty').max(256);
 // Label keys and values as the apiserver checks them (IsQualifiedName / IsValidLabelValue);
 // checking here turns a kubelet start-up failure on the worker into an error at token creation.
 const QUALIFIED_NAME = /^[A-Za-z0-9](?:[-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$/;
-const DNS_SUBDOMAIN = /^(?=.{1,253}$)[a-z0-9](?:[-a-z0-9]*[a-z0-9])?(?:\.[a-z0-9](?:[-a-z0-9]*[a-z0-9])?)*$/;
 
 function isLabelKey(key: string): boolean {
   const slash = key.indexOf('/');
   if (slash === -1) return QUALIFIED_NAME.test(key);
-  return DNS_SUBDOMAIN.test(key.slice(0, slash)) && QUALIFIED_NAME.test(key.slice(slash + 1));
+  return isDns1123Subdomain(key.slice(0, slash)) && QUALIFIED_NAME.test(key.slice(slash + 1));
 }
 
 function isLabelValue(value: string): boolean {
@@ -143,7 +148,7 @@ export const JoinBundleSchema = z.object({
   cluster: z.object({
     dnsIP: ip,
     domain: z.string().refine(
-      (text) => DNS_SUBDOMAIN.test(text),
+      (text) => isDns1123Subdomain(text),
       (text) => ({ message: `must be a DNS domain like cluster.local, got ${quote(text)}` }),
     ),
     kubernetesVersion,

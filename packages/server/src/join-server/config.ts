@@ -6,6 +6,7 @@ import {
   ValidationError,
   caCertHash,
   formatHostPort,
+  isDns1123Subdomain,
   isSignedBy,
   parseDuration,
   parseHostPort,
@@ -182,7 +183,7 @@ export async function parseJoinServerFlags(
     throw invalid(`Expected --cluster-dns to be an IP address, got ${JSON.stringify(clusterDns)}`);
   }
   const clusterDomain = values['cluster-domain'] ?? 'cluster.local';
-  if (!/^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/.test(clusterDomain)) {
+  if (!isDns1123Subdomain(clusterDomain)) {
     throw invalid(
       `Expected --cluster-domain to be a DNS domain like cluster.local, got ${JSON.stringify(clusterDomain)}`,
     );

@@ -201,7 +201,11 @@ export function verifyJoinToken(
  * kube-system (the apiserver's bootstrap authenticator reads it). Id collisions draw again.
  */
 export async function mintBootstrapToken(
-  deps: Pick<JoinServiceDeps, 'kube' | 'settings' | 'now'>,
+  deps: {
+    readonly kube: Pick<KubernetesApi, 'createSecret'>;
+    readonly settings: Pick<JoinServerSettings, 'bootstrapTokenTtlMs'>;
+    readonly now: () => Date;
+  },
   record: JoinTokenRecord,
   nodeName: string,
 ): Promise<MintedBootstrapToken> {

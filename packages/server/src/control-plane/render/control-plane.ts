@@ -15,7 +15,7 @@ import type {
   V1StatefulSet,
   V1Volume,
 } from '@kubernetes/client-node';
-import { renderKubeconfig, type CertifiedKeyPair } from '@k8s-on-k8s/shared';
+import { apiEndpointFor, renderKubeconfig, type CertifiedKeyPair } from '@k8s-on-k8s/shared';
 import { stringify as stringifyYaml } from 'yaml';
 import { publicApiPort, publicJoinUrl, toStoredSpec, type ControlPlaneSpec } from '../spec.js';
 import { PKI_NAMES, pkiSecretData, pkiSecretName, type ControlPlanePki, type PkiName } from '../pki.js';
@@ -621,7 +621,7 @@ function renderJoinServer(spec: ControlPlaneSpec): V1Deployment {
     `--ca-cert=${dir}/pki/ca.crt`,
     `--kubeconfig=${dir}/kubeconfig/kubeconfig`,
     '--store=kubernetes',
-    `--api-endpoint=https://${spec.vip}:443`,
+    `--api-endpoint=${apiEndpointFor(spec.vip)}`,
     `--upstream=${spec.host}:${publicApiPort(spec)}`,
     `--cluster-dns=${spec.clusterDnsIp}`,
     `--cluster-domain=${spec.clusterDomain}`,

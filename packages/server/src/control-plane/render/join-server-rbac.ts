@@ -1,4 +1,3 @@
-import { JOIN_SERVER_USER, JOIN_TOKEN_RESOURCE } from '../../contract.js';
 // The hosted cluster's RBAC for the join server, least privilege: it manages Secrets in
 // kube-system (bootstrap tokens, and join tokens with --store kubernetes) and asks the apiserver
 // to review admins' tokens and access. Nothing else: no reads outside kube-system, no Nodes, no
@@ -6,8 +5,8 @@ import { JOIN_SERVER_USER, JOIN_TOKEN_RESOURCE } from '../../contract.js';
 // https://kubernetes.io/docs/reference/access-authn-authz/rbac/#referring-to-resources), so the
 // Role covers Secrets of kube-system as a whole; that is as far as RBAC allows.
 // deploy/join-server/rbac.yaml holds exactly these objects; a test keeps the two equal.
+import { JOIN_SERVER_USER, JOIN_TOKEN_RESOURCE } from '../../contract.js';
 
-/** The user name in the join server's client certificate (CN) when it runs outside the cluster. */
 /** The ClusterRole admins are bound to in order to mint, list and revoke join tokens. */
 export const JOIN_TOKEN_ADMIN_CLUSTER_ROLE = 'k8s-on-k8s:join-token-admin';
 
