@@ -1,4 +1,4 @@
-// Lint hard (../shared/STYLE.md §11): typescript-eslint strictTypeChecked with type information.
+// Lint hard: typescript-eslint strictTypeChecked with type information.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import globals from 'globals';

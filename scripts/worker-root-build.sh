@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the Debian root filesystem the worker-host test harness boots systemd in
-# (test/src/worker-root.ts) into .cache/worker-root/bookworm-<hash>/ and prints that path.
+# (test/harness/worker/worker-root.ts) into .cache/worker-root/bookworm-<hash>/ and prints that path.
 # The hash covers the package list and the recipe revision, so changing either builds a new root;
 # a root that already exists is left alone, so a second run is a no-op. Needs root and debootstrap.
 set -euo pipefail

@@ -20,7 +20,7 @@ export interface ControlPlanePki {
   readonly frontProxyCa: CertifiedKeyPair;
   readonly etcdCa: CertifiedKeyPair;
   readonly serviceAccount: KeyPair;
-  /** 32 random bytes, base64: the aescbc key of the hosted apiserver's EncryptionConfiguration. */
+  /** 32 random bytes, base64: the secretbox key of the hosted apiserver's EncryptionConfiguration. */
   readonly encryptionKey: string;
   readonly apiserver: CertifiedKeyPair;
   readonly apiserverKubeletClient: CertifiedKeyPair;
