@@ -94,3 +94,8 @@ export function describeError(error: unknown): string {
   }
   return redactSecrets(parts.join(' <- '));
 }
+
+/** The error for bad input from flags, files or requests: INVALID_ARGUMENT with a message naming field and value. */
+export function invalidArgument(message: string, options: K8sOnK8sErrorOptions = {}): ValidationError {
+  return new ValidationError('INVALID_ARGUMENT', message, options);
+}

@@ -7,7 +7,14 @@ export { parseFlags, runCli } from './cli.js';
 export type { Subcommand } from './cli.js';
 export { isDns1035Label, isDns1123Label, isDns1123Subdomain } from './dns-names.js';
 export { formatDuration, formatRfc3339, parseDuration } from './duration.js';
-export { JoinError, K8sOnK8sError, ValidationError, describeError, isK8sOnK8sError } from './errors.js';
+export {
+  JoinError,
+  K8sOnK8sError,
+  ValidationError,
+  describeError,
+  invalidArgument,
+  isK8sOnK8sError,
+} from './errors.js';
 export type { ErrorCode } from './errors.js';
 export { formatHostPort, parseHostPort } from './host-port.js';
 export type { HostPort } from './host-port.js';

@@ -1,6 +1,7 @@
 // `k8s-join forward` flags: argv → a frozen ForwardCommandConfig. Files named by flags (the upstream
 // list, the CA) are read here too, so a bad one fails at start with the flag's name in the message.
-import { ValidationError, parseDuration, parseFlags, parseHostPort, type HostPort } from '@k8s-on-k8s/shared';
+import type { ValidationError } from '@k8s-on-k8s/shared';
+import { parseDuration, parseFlags, parseHostPort, type HostPort, invalidArgument } from '@k8s-on-k8s/shared';
 import type { ForwarderOptions } from './forwarder.js';
 import type { HealthCheck } from './upstream-health-check.js';
 
@@ -183,7 +184,7 @@ function parseMaxConnections(text: string): number {
 }
 
 function invalid(message: string, options: { cause?: unknown } = {}): ValidationError {
-  return new ValidationError('INVALID_ARGUMENT', message, {
+  return invalidArgument(message, {
     ...options,
     hint: 'Run `k8s-join forward --help` for the flags.',
   });

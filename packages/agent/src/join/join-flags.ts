@@ -7,6 +7,7 @@ import {
   parseFlags,
   parseJoinToken,
   validateNodeName,
+  invalidArgument,
 } from '@k8s-on-k8s/shared';
 import {
   DEFAULT_CONTAINER_RUNTIME_ENDPOINT,
@@ -143,8 +144,7 @@ function parseJoinArgs(argv: readonly string[]) {
 
 /** --server as its origin: https, no path, query or credentials (the join API lives at /v1/join). */
 function parseServerUrl(text: string | undefined): URL {
-  if (text === undefined)
-    throw new ValidationError('INVALID_ARGUMENT', 'Missing --server: the join server URL, https://HOST:PORT');
+  if (text === undefined) throw invalidArgument('Missing --server: the join server URL, https://HOST:PORT');
   let url: URL;
   try {
     url = new URL(text);

@@ -1,4 +1,4 @@
-import { ValidationError, parseFlags, type TokenInfo } from '@k8s-on-k8s/shared';
+import { ValidationError, parseFlags, type TokenInfo, invalidArgument } from '@k8s-on-k8s/shared';
 import { JoinServerAdminClient, type CreateTokenInput } from './join-server-admin-client.js';
 import { loadKubeConfig } from '../kube/kubeconfig.js';
 import { formatTable } from './table.js';
@@ -32,13 +32,9 @@ export interface TokenCommandDeps {
   readonly readFile: (path: string) => Promise<string>;
 }
 
-function invalid(message: string): ValidationError {
-  return new ValidationError('INVALID_ARGUMENT', message);
-}
-
 function parseLabel(text: string): [string, string] {
   const eq = text.indexOf('=');
-  if (eq <= 0) throw invalid(`Expected --label to be KEY=VALUE, got ${JSON.stringify(text)}`);
+  if (eq <= 0) throw invalidArgument(`Expected --label to be KEY=VALUE, got ${JSON.stringify(text)}`);
   return [text.slice(0, eq), text.slice(eq + 1)];
 }
 
@@ -47,7 +43,7 @@ const TAINT = /^([^=:]+)(?:=([^:]*))?:(NoSchedule|PreferNoSchedule|NoExecute)$/;
 function parseTaint(text: string): NonNullable<CreateTokenInput['taints']>[number] {
   const match = TAINT.exec(text);
   if (match?.[1] === undefined || match[3] === undefined) {
-    throw invalid(
+    throw invalidArgument(
       `Expected --taint to be KEY[=VALUE]:EFFECT with EFFECT NoSchedule, PreferNoSchedule or NoExecute, got ${JSON.stringify(text)}`,
     );
   }
@@ -99,10 +95,12 @@ export async function runTokenCommand(argv: readonly string[], deps: TokenComman
     return values.help === true ? 0 : 2;
   }
   if (action !== 'create' && action !== 'list' && action !== 'revoke') {
-    throw invalid(`Expected the token action to be create, list or revoke, got ${JSON.stringify(action)}`);
+    throw invalidArgument(
+      `Expected the token action to be create, list or revoke, got ${JSON.stringify(action)}`,
+    );
   }
   if (action === 'revoke' ? rest.length !== 1 : rest.length !== 0) {
-    throw invalid(
+    throw invalidArgument(
       action === 'revoke'
         ? 'Expected exactly one token id: k8s-on-k8s token revoke ID'
         : `Unexpected argument ${JSON.stringify(rest[0])}`,
@@ -110,11 +108,15 @@ export async function runTokenCommand(argv: readonly string[], deps: TokenComman
   }
   const output = values.output ?? 'text';
   if (output !== 'text' && output !== 'json')
-    throw invalid(`Expected --output to be text or json, got ${JSON.stringify(output)}`);
+    throw invalidArgument(`Expected --output to be text or json, got ${JSON.stringify(output)}`);
   if (values.server === undefined)
-    throw invalid('Missing --server: give the join server URL, e.g. --server https://join.example:8443');
+    throw invalidArgument(
+      'Missing --server: give the join server URL, e.g. --server https://join.example:8443',
+    );
   if (!/^https:\/\/[^/\s]+\/?$/.test(values.server)) {
-    throw invalid(`Expected --server to be https://HOST[:PORT], got ${JSON.stringify(values.server)}`);
+    throw invalidArgument(
+      `Expected --server to be https://HOST[:PORT], got ${JSON.stringify(values.server)}`,
+    );
   }
   const kubeConfig = loadKubeConfig({ path: values.kubeconfig });
   const source =
@@ -143,7 +145,7 @@ export async function runTokenCommand(argv: readonly string[], deps: TokenComman
       if (values.ttl !== undefined) input.ttl = values.ttl;
       if (values.uses !== undefined) {
         if (!/^\d{1,15}$/.test(values.uses)) {
-          throw invalid(
+          throw invalidArgument(
             `Expected --uses to be a whole number (0 = unlimited), got ${JSON.stringify(values.uses)}`,
           );
         }

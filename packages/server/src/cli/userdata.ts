@@ -6,6 +6,7 @@ import {
   parseFlags,
   parseJoinToken,
   validateNodeName,
+  invalidArgument,
 } from '@k8s-on-k8s/shared';
 import { renderCloudConfig, renderIgnition, type UserDataSpec } from '../user-data/render.js';
 
@@ -60,7 +61,7 @@ export async function runUserDataCommand(
   }
   const required = (flag: string, value: string | undefined): string => {
     if (value === undefined || value === '')
-      throw new ValidationError('INVALID_ARGUMENT', `Missing ${flag}`, {
+      throw invalidArgument(`Missing ${flag}`, {
         hint: 'run k8s-on-k8s userdata --help',
       });
     return value;

@@ -6,6 +6,7 @@ import {
   DEFAULT_KUBERNETES_VERSION,
   ValidationError,
   isDns1123Subdomain,
+  invalidArgument,
 } from '@k8s-on-k8s/shared';
 import { validateControlPlaneName, validateNamespaceName } from './names.js';
 
@@ -140,23 +141,23 @@ export function buildControlPlaneSpec(
   const etcdImageTag =
     versionMatch === null ? undefined : ETCD_IMAGE_TAGS[`${versionMatch[1]}.${versionMatch[2]}`];
   if (etcdImageTag === undefined) {
-    throw invalid(
+    throw invalidArgument(
       `Expected ${fields.kubernetesVersion} to be a Kubernetes release like ${DEFAULT_KUBERNETES_VERSION} of minor ${Object.keys(ETCD_IMAGE_TAGS).join(', ')}, got ${JSON.stringify(kubernetesVersion)}`,
     );
   }
 
   const expose = oneOf(input.expose ?? SPEC_DEFAULTS.expose, fields.expose, EXPOSURES);
   if (input.ingressClass !== undefined && expose !== 'ingress') {
-    throw invalid(`${fields.ingressClass} is only used with ${fields.expose} ingress`);
+    throw invalidArgument(`${fields.ingressClass} is only used with ${fields.expose} ingress`);
   }
   if (input.ingressClass !== undefined && !isDns1123Subdomain(input.ingressClass)) {
-    throw invalid(
+    throw invalidArgument(
       `Expected ${fields.ingressClass} to be an IngressClass name, got ${JSON.stringify(input.ingressClass)}`,
     );
   }
   const givenPorts = input.nodePorts ?? {};
   if (expose !== 'nodeport' && (givenPorts.api !== undefined || givenPorts.join !== undefined)) {
-    throw invalid(
+    throw invalidArgument(
       `${fields.apiNodePort} and ${fields.joinNodePort} are only used with ${fields.expose} nodeport`,
     );
   }
@@ -165,7 +166,7 @@ export function buildControlPlaneSpec(
     join: nodePort(givenPorts.join, fields.joinNodePort),
   });
   if (nodePorts.api !== undefined && nodePorts.api === nodePorts.join) {
-    throw invalid(
+    throw invalidArgument(
       `Expected ${fields.apiNodePort} and ${fields.joinNodePort} to differ, got ${nodePorts.api} twice`,
     );
   }
@@ -177,7 +178,7 @@ export function buildControlPlaneSpec(
         : host
       : hostName(input.joinHost, fields.joinHost);
   if (expose === 'ingress' && (joinHost === host || isIP(host) !== 0 || isIP(joinHost) !== 0)) {
-    throw invalid(
+    throw invalidArgument(
       `With ${fields.expose} ingress, ${fields.host} and ${fields.joinHost} must be two different DNS names (the ingress routes by TLS SNI), got ${JSON.stringify(host)} and ${JSON.stringify(joinHost)}`,
     );
   }
@@ -185,7 +186,7 @@ export function buildControlPlaneSpec(
   const cni = oneOf(input.cni ?? SPEC_DEFAULTS.cni, fields.cni, CNIS);
   const storage = input.etcdStorage === undefined ? SPEC_DEFAULTS.etcdStorage : input.etcdStorage;
   if (storage !== null && !QUANTITY.test(storage)) {
-    throw invalid(
+    throw invalidArgument(
       `Expected ${fields.etcdStorage} to be a size like 1Gi or 512Mi, or none, got ${JSON.stringify(storage)}`,
     );
   }
@@ -193,27 +194,27 @@ export function buildControlPlaneSpec(
 
   const service = parseCidr(input.serviceCidr ?? SPEC_DEFAULTS.serviceCidr, fields.serviceCidr);
   if (service.prefix < 12 || service.prefix > 28) {
-    throw invalid(
+    throw invalidArgument(
       `Expected ${fields.serviceCidr} to be between a /12 and a /28 (CoreDNS takes the 10th address), got ${JSON.stringify(service.text)}`,
     );
   }
   const pod = parseCidr(input.podCidr ?? SPEC_DEFAULTS.podCidr, fields.podCidr);
   if (pod.prefix > 24) {
-    throw invalid(
+    throw invalidArgument(
       `Expected ${fields.podCidr} to be a /24 or larger (each node takes a /24), got ${JSON.stringify(pod.text)}`,
     );
   }
   if (overlaps(service, pod)) {
-    throw invalid(
+    throw invalidArgument(
       `Expected ${fields.serviceCidr} ${service.text} and ${fields.podCidr} ${pod.text} not to overlap`,
     );
   }
   const vipText = input.vip ?? SPEC_DEFAULTS.vip;
   const vip = parseIpv4(vipText);
   if (vip === undefined)
-    throw invalid(`Expected ${fields.vip} to be an IPv4 address, got ${JSON.stringify(vipText)}`);
+    throw invalidArgument(`Expected ${fields.vip} to be an IPv4 address, got ${JSON.stringify(vipText)}`);
   if (contains(service, vip) || contains(pod, vip)) {
-    throw invalid(
+    throw invalidArgument(
       `Expected ${fields.vip} ${vipText} to be outside ${fields.serviceCidr} and ${fields.podCidr}`,
     );
   }
@@ -274,10 +275,10 @@ export function fromStoredSpec(text: string, source: string): ControlPlaneSpec {
   try {
     stored = JSON.parse(text);
   } catch (cause) {
-    throw new ValidationError('INVALID_ARGUMENT', `${source}: spec.json is not JSON`, { cause });
+    throw invalidArgument(`${source}: spec.json is not JSON`, { cause });
   }
   if (typeof stored !== 'object' || stored === null || Array.isArray(stored)) {
-    throw new ValidationError('INVALID_ARGUMENT', `${source}: spec.json is not a JSON object`);
+    throw invalidArgument(`${source}: spec.json is not a JSON object`);
   }
   const field = (key: string): unknown => (stored as Record<string, unknown>)[key];
   const stringField = (key: keyof SpecFieldNames): string | undefined => {
@@ -357,7 +358,7 @@ function publicPort(
 ): number {
   if (spec.expose !== 'nodeport') return fixed;
   if (nodePort === undefined) {
-    throw invalid(
+    throw invalidArgument(
       `--expose nodeport without ${flag}: the port is only known once the Service exists; give ${flag} (30000-32767) to render without a cluster`,
     );
   }
@@ -379,11 +380,13 @@ function parseCidr(text: string, flag: string): Cidr {
   const network = address === undefined ? undefined : parseIpv4(address);
   const prefix = Number(prefixText);
   if (network === undefined || rest.length > 0 || !/^\d{1,2}$/.test(prefixText ?? '') || prefix > 32) {
-    throw invalid(`Expected ${flag} to be an IPv4 CIDR like 10.3.0.0/24, got ${JSON.stringify(text)}`);
+    throw invalidArgument(
+      `Expected ${flag} to be an IPv4 CIDR like 10.3.0.0/24, got ${JSON.stringify(text)}`,
+    );
   }
   const size = 2 ** (32 - prefix);
   if (network % size !== 0) {
-    throw invalid(
+    throw invalidArgument(
       `Expected ${flag} to start at its network address, got ${JSON.stringify(text)} (did you mean ${formatIpv4(network - (network % size))}/${prefix}?)`,
     );
   }
@@ -410,29 +413,29 @@ function formatIpv4(value: number): string {
 function hostName(text: string, flag: string): string {
   const host = text.toLowerCase();
   if (isIP(host) !== 0 || isDns1123Subdomain(host)) return host;
-  throw invalid(`Expected ${flag} to be a DNS name or an IP address, got ${JSON.stringify(text)}`);
+  throw invalidArgument(`Expected ${flag} to be a DNS name or an IP address, got ${JSON.stringify(text)}`);
 }
 
 function nodePort(port: number | undefined, field: string): number | undefined {
   if (port === undefined) return undefined;
   if (!Number.isInteger(port) || port < 30000 || port > 32767) {
-    throw invalid(`Expected ${field} to be a NodePort between 30000 and 32767, got ${JSON.stringify(port)}`);
+    throw invalidArgument(
+      `Expected ${field} to be a NodePort between 30000 and 32767, got ${JSON.stringify(port)}`,
+    );
   }
   return port;
 }
 
 function required(value: string | undefined, flag: string, what: string): string {
-  if (value === undefined || value === '') throw invalid(`Missing ${flag}: ${what}`);
+  if (value === undefined || value === '') throw invalidArgument(`Missing ${flag}: ${what}`);
   return value;
 }
 
 function oneOf<T extends string>(value: string, flag: string, allowed: readonly T[]): T {
   if (!(allowed as readonly string[]).includes(value)) {
-    throw invalid(`Expected ${flag} to be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`);
+    throw invalidArgument(
+      `Expected ${flag} to be one of ${allowed.join(', ')}, got ${JSON.stringify(value)}`,
+    );
   }
   return value as T;
-}
-
-function invalid(message: string): ValidationError {
-  return new ValidationError('INVALID_ARGUMENT', message);
 }

@@ -3,7 +3,6 @@ import { hostname } from 'node:os';
 import {
   DEFAULT_API_ENDPOINT,
   DEFAULT_KUBERNETES_VERSION,
-  ValidationError,
   caCertHash,
   formatHostPort,
   isDns1123Subdomain,
@@ -12,6 +11,7 @@ import {
   parseHostPort,
   type HostPort,
   parseFlags,
+  invalidArgument,
 } from '@k8s-on-k8s/shared';
 import type { RateLimit } from './rate-limiter.js';
 
@@ -78,13 +78,9 @@ Flags:
   --help                      show this text
 `;
 
-function invalid(message: string): ValidationError {
-  return new ValidationError('INVALID_ARGUMENT', message);
-}
-
 function positiveDuration(text: string, flag: string): number {
   const ms = parseDuration(text, flag);
-  if (ms <= 0) throw invalid(`Expected ${flag} to be longer than 0s, got ${JSON.stringify(text)}`);
+  if (ms <= 0) throw invalidArgument(`Expected ${flag} to be longer than 0s, got ${JSON.stringify(text)}`);
   return ms;
 }
 
@@ -94,12 +90,12 @@ async function readRequired(
   what: string,
   readFile: (path: string) => Promise<string>,
 ): Promise<string> {
-  if (path === undefined) throw invalid(`Missing ${flag}: give the ${what} (PEM file)`);
+  if (path === undefined) throw invalidArgument(`Missing ${flag}: give the ${what} (PEM file)`);
   let text: string;
   try {
     text = await readFile(path);
   } catch (cause) {
-    throw new ValidationError('INVALID_ARGUMENT', `Cannot read ${flag} ${JSON.stringify(path)}`, { cause });
+    throw invalidArgument(`Cannot read ${flag} ${JSON.stringify(path)}`, { cause });
   }
   return text;
 }
@@ -113,7 +109,7 @@ function firstCertificate(pem: string): string {
 export function parseTokenStoreSpec(text: string): TokenStoreSpec {
   if (text === 'kubernetes') return { kind: 'kubernetes' };
   if (text.startsWith('file:') && text.length > 'file:'.length) return { kind: 'file', path: text.slice(5) };
-  throw invalid(`Expected --store to be file:PATH or kubernetes, got ${JSON.stringify(text)}`);
+  throw invalidArgument(`Expected --store to be file:PATH or kubernetes, got ${JSON.stringify(text)}`);
 }
 
 /** Parses and validates the flags and reads the files they name. */
@@ -149,14 +145,20 @@ export async function parseJoinServerFlags(
   const ca = firstCertificate(caPem);
   const leaf = firstCertificate(certPem);
   if (ca === '')
-    throw invalid(`Expected --ca-cert ${JSON.stringify(values['ca-cert'])} to hold a PEM certificate`);
+    throw invalidArgument(
+      `Expected --ca-cert ${JSON.stringify(values['ca-cert'])} to hold a PEM certificate`,
+    );
   if (leaf === '')
-    throw invalid(`Expected --tls-cert ${JSON.stringify(values['tls-cert'])} to hold a PEM certificate`);
+    throw invalidArgument(
+      `Expected --tls-cert ${JSON.stringify(values['tls-cert'])} to hold a PEM certificate`,
+    );
   if (!keyPem.includes('PRIVATE KEY-----')) {
-    throw invalid(`Expected --tls-key ${JSON.stringify(values['tls-key'])} to hold a PEM private key`);
+    throw invalidArgument(
+      `Expected --tls-key ${JSON.stringify(values['tls-key'])} to hold a PEM private key`,
+    );
   }
   if (!isSignedBy(leaf, ca)) {
-    throw invalid(
+    throw invalidArgument(
       `Expected --tls-cert ${JSON.stringify(values['tls-cert'])} to be signed by --ca-cert ${JSON.stringify(values['ca-cert'])}: agents pin that CA`,
     );
   }
@@ -171,39 +173,43 @@ export async function parseJoinServerFlags(
     endpointUrl = undefined;
   }
   if (endpointUrl?.protocol !== 'https:') {
-    throw invalid(`Expected --api-endpoint to be an https:// URL, got ${JSON.stringify(apiEndpoint)}`);
+    throw invalidArgument(
+      `Expected --api-endpoint to be an https:// URL, got ${JSON.stringify(apiEndpoint)}`,
+    );
   }
   const publicUrl = values['public-url'];
   if (publicUrl !== undefined && !/^https:\/\/[^/\s]+\/?$/.test(publicUrl)) {
-    throw invalid(`Expected --public-url to be https://HOST[:PORT], got ${JSON.stringify(publicUrl)}`);
+    throw invalidArgument(
+      `Expected --public-url to be https://HOST[:PORT], got ${JSON.stringify(publicUrl)}`,
+    );
   }
 
   const clusterDns = values['cluster-dns'] ?? '10.3.0.10';
   if (isIP(clusterDns) === 0) {
-    throw invalid(`Expected --cluster-dns to be an IP address, got ${JSON.stringify(clusterDns)}`);
+    throw invalidArgument(`Expected --cluster-dns to be an IP address, got ${JSON.stringify(clusterDns)}`);
   }
   const clusterDomain = values['cluster-domain'] ?? 'cluster.local';
   if (!isDns1123Subdomain(clusterDomain)) {
-    throw invalid(
+    throw invalidArgument(
       `Expected --cluster-domain to be a DNS domain like cluster.local, got ${JSON.stringify(clusterDomain)}`,
     );
   }
   const kubernetesVersion = values['kubernetes-version'] ?? DEFAULT_KUBERNETES_VERSION;
   if (!/^v\d+\.\d+\.\d+/.test(kubernetesVersion)) {
-    throw invalid(
+    throw invalidArgument(
       `Expected --kubernetes-version to look like v1.31.2, got ${JSON.stringify(kubernetesVersion)}`,
     );
   }
   const rateText = values['rate-limit-per-ip'] ?? '20';
   if (!/^\d{1,6}$/.test(rateText)) {
-    throw invalid(
+    throw invalidArgument(
       `Expected --rate-limit-per-ip to be a whole number (0 = off), got ${JSON.stringify(rateText)}`,
     );
   }
   const rate = Number(rateText);
   const logLevel = values['log-level'] ?? 'info';
   if (!['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'].includes(logLevel)) {
-    throw invalid(
+    throw invalidArgument(
       `Expected --log-level to be one of trace, debug, info, warn, error, got ${JSON.stringify(logLevel)}`,
     );
   }

@@ -1,6 +1,6 @@
 // The flags the control-plane commands share, their help text, and the one step from flag strings
 // to the typed spec input (numbers parsed, `none` read as an emptyDir) that the core validates.
-import { ValidationError, parseFlags } from '@k8s-on-k8s/shared';
+import { parseFlags, invalidArgument } from '@k8s-on-k8s/shared';
 import type { KubeConfig } from '@kubernetes/client-node';
 import { loadKubeConfig } from '../../kube/kubeconfig.js';
 import { validateControlPlaneName, validateNamespaceName } from '../../control-plane/names.js';
@@ -51,7 +51,7 @@ export function specInputFromFlags(
   values: FlagValues,
 ): ControlPlaneSpecInput {
   if (positionals.length > 1)
-    throw invalid(`Expected one NAME, got ${positionals.map((p) => JSON.stringify(p)).join(' ')}`);
+    throw invalidArgument(`Expected one NAME, got ${positionals.map((p) => JSON.stringify(p)).join(' ')}`);
   const str = (key: string): string | undefined => {
     const value = values[key];
     return typeof value === 'string' ? value : undefined;
@@ -98,9 +98,9 @@ export function parseTarget(
   const { values, positionals } = parseFlags(argv, { ...TARGET_FLAGS, ...extraFlags }, true);
   if (values.help === true) return printHelp(deps, helpText);
   const [name, ...rest] = positionals;
-  if (name === undefined) throw invalid('Missing NAME: the control plane name');
+  if (name === undefined) throw invalidArgument('Missing NAME: the control plane name');
   if (rest.length > 0)
-    throw invalid(`Expected one NAME, got ${positionals.map((p) => JSON.stringify(p)).join(' ')}`);
+    throw invalidArgument(`Expected one NAME, got ${positionals.map((p) => JSON.stringify(p)).join(' ')}`);
   return {
     name: validateControlPlaneName(name),
     namespace: requiredNamespace(values.namespace),
@@ -120,7 +120,7 @@ export function loadInfraKubeConfig(values: FlagValues): KubeConfig {
 }
 
 export function requiredNamespace(namespace: string | boolean | undefined): string {
-  if (typeof namespace !== 'string') throw invalid('Missing -n/--namespace: the infra namespace');
+  if (typeof namespace !== 'string') throw invalidArgument('Missing -n/--namespace: the infra namespace');
   return validateNamespaceName(namespace);
 }
 
@@ -129,14 +129,12 @@ export function printHelp(deps: ControlPlaneCommandDeps, text: string): number {
   return 0;
 }
 
-export function invalid(message: string): ValidationError {
-  return new ValidationError('INVALID_ARGUMENT', message);
-}
-
 function portFlag(text: string | undefined, flag: string): number | undefined {
   if (text === undefined) return undefined;
   if (!/^\d{1,5}$/.test(text)) {
-    throw invalid(`Expected ${flag} to be a NodePort between 30000 and 32767, got ${JSON.stringify(text)}`);
+    throw invalidArgument(
+      `Expected ${flag} to be a NodePort between 30000 and 32767, got ${JSON.stringify(text)}`,
+    );
   }
   return Number(text);
 }

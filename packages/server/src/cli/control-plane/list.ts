@@ -1,5 +1,5 @@
 // `k8s-on-k8s list`.
-import { parseFlags } from '@k8s-on-k8s/shared';
+import { parseFlags, invalidArgument } from '@k8s-on-k8s/shared';
 import { listControlPlanes } from '../../control-plane/status.js';
 import type { ControlPlaneCommandDeps } from '../command-deps.js';
 import { formatTable } from '../table.js';
@@ -8,7 +8,6 @@ import {
   CLUSTER_HELP,
   HELP_FLAG,
   SPEC_FLAGS,
-  invalid,
   loadInfraKubeConfig,
   printHelp,
   requiredNamespace,
@@ -31,7 +30,8 @@ export async function runList(argv: readonly string[], deps: ControlPlaneCommand
     true,
   );
   if (values.help === true) return printHelp(deps, LIST_HELP);
-  if (positionals.length > 0) throw invalid(`list takes no NAME, got ${JSON.stringify(positionals[0])}`);
+  if (positionals.length > 0)
+    throw invalidArgument(`list takes no NAME, got ${JSON.stringify(positionals[0])}`);
   const namespace = requiredNamespace(values.namespace);
   const summaries = await listControlPlanes(loadInfraKubeConfig(values), namespace);
   if (summaries.length === 0) {
