@@ -140,6 +140,16 @@ describe('k8s-on-k8s create/delete against a real infra apiserver', () => {
     const list = captureDeps(dir);
     assert.equal(await runList(['-n', NAMESPACE, '--kubeconfig', infra.adminKubeconfigPath], list), 0);
     assert.match(list.out.join('\n'), /^dev\s+v1\.37\.2\s+nodeport\s+https:\/\/api\.dev\.example:3\d{4}/m);
+    // kubectl's -A: every namespace, with a NAMESPACE column.
+    const all = captureDeps(dir);
+    assert.equal(await runList(['-A', '--kubeconfig', infra.adminKubeconfigPath], all), 0);
+    assert.match(all.out[0] ?? '', /^NAMESPACE\s+NAME\s+VERSION/);
+    assert.match(all.out.join('\n'), new RegExp(`^${NAMESPACE}\\s+dev\\s+v1\\.37\\.2\\s+nodeport`, 'm'));
+    await assert.rejects(
+      runList(['-A', '-n', NAMESPACE, '--kubeconfig', infra.adminKubeconfigPath], captureDeps(dir)),
+      /either -n\/--namespace or -A/,
+    );
+    await assert.rejects(runList(['--kubeconfig', infra.adminKubeconfigPath], captureDeps(dir)), /or -A/);
 
     const kubeconfig = captureDeps(dir);
     assert.equal(

@@ -137,10 +137,10 @@ export async function readControlPlaneStatus(
   };
 }
 
-/** Every control plane in `namespace`, with how many of its Deployments are ready. */
+/** Every control plane in `namespace` (every namespace when undefined), with how many Deployments are ready. */
 export async function listControlPlanes(
   infra: KubeConfig,
-  namespace: string,
+  namespace: string | undefined,
 ): Promise<ControlPlaneSummary[]> {
   const configMaps = (await listObjects(
     infra,
@@ -155,7 +155,7 @@ export async function listControlPlanes(
     const deployments = (await listObjects(
       infra,
       KINDS.deployment,
-      namespace,
+      spec.namespace,
       `${CONTROL_PLANE_LABEL}=${spec.name}`,
     )) as V1Deployment[];
     summaries.push({

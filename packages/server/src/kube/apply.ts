@@ -52,11 +52,11 @@ export interface ObjectKind {
   readonly kind: string;
 }
 
-/** Lists the objects of `kind` in `namespace` that match `labelSelector`. */
+/** Lists the objects of `kind` in `namespace` (every namespace when undefined) that match `labelSelector`. */
 export async function listObjects(
   kubeConfig: KubeConfig,
   kind: ObjectKind,
-  namespace: string,
+  namespace: string | undefined,
   labelSelector: string,
 ): Promise<KubernetesObject[]> {
   const client = KubernetesObjectApi.makeApiClient(kubeConfig);
@@ -73,7 +73,7 @@ export async function listObjects(
     );
     return list.items.map((item) => ({ ...item, apiVersion: kind.apiVersion, kind: kind.kind }));
   } catch (error) {
-    throw kubernetesError(`list ${kind.kind} in ${namespace} (${labelSelector})`, error);
+    throw kubernetesError(`list ${kind.kind} in ${namespace ?? 'all namespaces'} (${labelSelector})`, error);
   }
 }
 
