@@ -9,20 +9,9 @@ import { createForwarder, type Forwarder } from './forwarder.js';
 import { drainForwarder } from './forwarder-drain.js';
 import { serveForwarderMetrics } from './forwarder-metrics.js';
 import { listenError } from './listen-error.js';
-import { createStatusReporter, createSystemdNotifier, type SystemdMessage } from './systemd-status.js';
+import type { ForwardCommandDeps } from './forward-command-deps.js';
+import { createStatusReporter, createSystemdNotifier } from './systemd-status.js';
 import { reloadUpstreamsOnHangup } from './upstreams-reload.js';
-
-/** What the forward command needs from the process; the bin passes the real ones. */
-export interface ForwardCommandDeps {
-  readonly stdout: (line: string) => void;
-  readonly stderr: (line: string) => void;
-  readonly env: Readonly<Record<string, string | undefined>>;
-  readonly readFile: (path: string) => Promise<string>;
-  /** Subscribes to a process signal; returns the unsubscribe. */
-  readonly onSignal: (signal: NodeJS.Signals, handler: () => void) => () => void;
-  /** sd_notify(3); only called when NOTIFY_SOCKET is set, i.e. under a Type=notify unit. */
-  readonly notifySystemd: (message: SystemdMessage) => Promise<void>;
-}
 
 /** Runs `k8s-join forward` until SIGTERM/SIGINT has drained it; resolves with the exit code. */
 export async function runForwardCommand(argv: readonly string[], deps: ForwardCommandDeps): Promise<number> {

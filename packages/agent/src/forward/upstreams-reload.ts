@@ -1,7 +1,7 @@
 // SIGHUP (`systemctl reload`, ExecReload=kill -HUP) re-reads --upstreams-file. A file that does not
 // parse changes nothing: the forwarder keeps relaying to the list it has.
 import { describeError, formatHostPort } from '@k8s-on-k8s/shared';
-import type { ForwardCommandDeps } from './forward-command.js';
+import type { ForwardCommandDeps } from './forward-command-deps.js';
 import { readUpstreamsFile } from './forward-flags.js';
 import type { Forwarder } from './forwarder.js';
 
