@@ -2,7 +2,7 @@
 // Runs every compiled test file with Node's test runner, so the summary line shows the counts.
 // Unit tests (packages/*/dist/test) run first; integration and end-to-end tests (test/dist) need the
 // kube binaries from `npm run kube:build` and root for network namespaces; `--unit` runs only the former.
-import { readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { spawnSync } from 'node:child_process';
 
@@ -27,7 +27,17 @@ function findTests(dir) {
 
 const roots = ['packages/shared/dist/test', 'packages/server/dist/test', 'packages/agent/dist/test'];
 if (!unitOnly) roots.push('test/dist');
-const files = roots.flatMap((root) => findTests(join(top, root))).sort();
+// tsc -b never deletes outputs: a test file that was moved or removed leaves its old compiled copy in
+// dist/. Only compiled tests whose TypeScript source still exists are run.
+const hasSource = (file) => {
+  const at = file.lastIndexOf('/dist/');
+  return existsSync(`${file.slice(0, at)}/${file.slice(at + '/dist/'.length).replace(/\.js$/, '.ts')}`);
+};
+const compiled = roots.flatMap((root) => findTests(join(top, root))).sort();
+const files = compiled.filter(hasSource);
+for (const stale of compiled.filter((f) => !hasSource(f))) {
+  console.log(`run-tests: skipping ${relative(top, stale)}: its source is gone (a stale build output)`);
+}
 if (files.length === 0) {
   console.error('run-tests: no compiled tests found; run `npm run build` first');
   process.exit(1);
