@@ -38,7 +38,7 @@ export default tseslint.config(
   },
   {
     // CLI entry points, scripts, benchmarks and tests talk to a person and own the process.
-    files: ['**/src/bin/**', 'scripts/**', '**/bench/**', '**/test/**', 'test/**'],
+    files: ['**/src/bin/**', 'packages/*/bin/**', 'scripts/**', '**/bench/**', '**/test/**', 'test/**'],
     rules: { 'no-console': 'off', 'no-process-exit': 'off' },
   },
   {
