@@ -6,7 +6,11 @@ export { REPO_ROOT } from './repo-root.js';
 // kube/: real Kubernetes binaries, the local etcd + kube-apiserver cluster, and hosted control planes.
 export { KUBE_BINARIES, kubeBinary, type KubeBinary } from './kube/kube-binaries.js';
 export { startLocalKubeCluster, type LocalKubeCluster } from './kube/local-kube-cluster.js';
-export { loadRenderedControlPlane, type RenderedControlPlane } from './kube/rendered-control-plane.js';
+export {
+  loadRenderedControlPlane,
+  materializeVolumes,
+  type RenderedControlPlane,
+} from './kube/rendered-control-plane.js';
 export { startHostedCluster, type HostedCluster } from './kube/hosted-cluster.js';
 
 // net/: test network namespaces and the links between them and this machine.

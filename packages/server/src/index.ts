@@ -9,7 +9,7 @@ export { COMPONENTS, componentName, specConfigMapName } from './control-plane/na
 export type { Component } from './control-plane/names.js';
 export { CONTROL_PLANE_KINDS } from './control-plane/kinds.js';
 export { completeControlPlanePki } from './control-plane/pki.js';
-export { renderControlPlane } from './control-plane/render/control-plane.js';
+export { JOIN_SERVER_IMAGE, renderControlPlane } from './control-plane/render/control-plane.js';
 export { renderHostedAssets } from './control-plane/render/hosted-assets.js';
 export { renderJoinServerRbac } from './control-plane/render/join-server-rbac.js';
 export { checkNamespaceAccess } from './control-plane/access.js';

@@ -38,6 +38,8 @@ export interface ControlPlaneSpecInput {
   readonly serviceCidr?: string | undefined;
   readonly podCidr?: string | undefined;
   readonly vip?: string | undefined;
+  /** The join server image; undefined for the one built with this CLI. */
+  readonly joinServerImage?: string | undefined;
 }
 
 /** What each input field is called where the input came from, so errors speak the caller's words. */
@@ -61,6 +63,7 @@ export const FLAG_FIELD_NAMES: SpecFieldNames = {
   serviceCidr: '--service-cidr',
   podCidr: '--pod-cidr',
   vip: '--vip',
+  joinServerImage: '--join-server-image',
 };
 
 /** A validated, frozen hosted control plane. Every renderer takes this and trusts it. */
@@ -74,6 +77,11 @@ export interface ControlPlaneSpec {
   readonly kubernetesVersion: string;
   /** The registry.k8s.io/etcd tag that goes with kubernetesVersion, e.g. `3.7.0-0`. */
   readonly etcdImageTag: string;
+  /**
+   * The join server image, or undefined for the one built with this CLI (JOIN_SERVER_IMAGE), which
+   * then follows the CLI's version on upgrade; only a chosen image is stored in spec.json.
+   */
+  readonly joinServerImage: string | undefined;
   readonly expose: Exposure;
   readonly ingressClass: string | undefined;
   /** NodePorts of the apiserver and join server Services; undefined = let the infra cluster pick. */
@@ -226,6 +234,10 @@ export function buildControlPlaneSpec(
     joinHost,
     kubernetesVersion,
     etcdImageTag,
+    joinServerImage:
+      input.joinServerImage === undefined
+        ? undefined
+        : imageReference(input.joinServerImage, fields.joinServerImage),
     expose,
     ingressClass: input.ingressClass,
     nodePorts,
@@ -264,6 +276,7 @@ const STORED_FIELD_NAMES: SpecFieldNames = {
   serviceCidr: 'spec.json serviceCidr',
   podCidr: 'spec.json podCidr',
   vip: 'spec.json vip',
+  joinServerImage: 'spec.json joinServerImage',
 };
 
 /**
@@ -314,6 +327,7 @@ export function fromStoredSpec(text: string, source: string): ControlPlaneSpec {
         serviceCidr: stringField('serviceCidr'),
         podCidr: stringField('podCidr'),
         vip: stringField('vip'),
+        joinServerImage: stringField('joinServerImage'),
       },
       STORED_FIELD_NAMES,
     );
@@ -414,6 +428,24 @@ function hostName(text: string, flag: string): string {
   const host = text.toLowerCase();
   if (isIP(host) !== 0 || isDns1123Subdomain(host)) return host;
   throw invalidArgument(`Expected ${flag} to be a DNS name or an IP address, got ${JSON.stringify(text)}`);
+}
+
+// An image reference as the container runtime parses it (github.com/distribution/reference): an
+// optional registry (it has a dot or a port, or is localhost), lowercase path components, an
+// optional tag and an optional digest.
+const PATH_COMPONENT = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
+const DOMAIN_COMPONENT = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])';
+const REGISTRY = `(?:(?:localhost|${DOMAIN_COMPONENT}(?:\\.${DOMAIN_COMPONENT})+)(?::[0-9]+)?|${DOMAIN_COMPONENT}:[0-9]+)`;
+const IMAGE_REFERENCE = new RegExp(
+  `^(?:${REGISTRY}/)?${PATH_COMPONENT}(?:/${PATH_COMPONENT})*(?::[\\w][\\w.-]{0,127})?(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$`,
+);
+
+function imageReference(text: string, field: string): string {
+  const name = text.replace(/@.*$/, '').replace(/:[\w][\w.-]*$/, '');
+  if (IMAGE_REFERENCE.test(text) && name.length <= 255) return text;
+  throw invalidArgument(
+    `Expected ${field} to be an image reference like registry.example/k8s-join-server:v1 (lowercase repository, optional :tag and @sha256:digest), got ${JSON.stringify(text)}`,
+  );
 }
 
 function nodePort(port: number | undefined, field: string): number | undefined {

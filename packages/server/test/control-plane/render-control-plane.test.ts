@@ -3,6 +3,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import type {
   KubernetesObject,
+  V1ConfigMap,
   V1Deployment,
   V1Secret,
   V1Service,
@@ -12,10 +13,12 @@ import { ValidationError } from '@k8s-on-k8s/shared';
 import { parseAllDocuments } from 'yaml';
 import { buildControlPlaneSpec, type ControlPlaneSpecInput } from '../../src/control-plane/spec.js';
 import {
+  JOIN_SERVER_IMAGE,
   formatObjectsYaml,
   renderControlPlane,
   renderEncryptionConfiguration,
 } from '../../src/control-plane/render/control-plane.js';
+import { specConfigMapName } from '../../src/control-plane/names.js';
 import { sumResourceRequests } from '../../src/control-plane/resources.js';
 import { fakeControlPlanePki } from './fake-pki.js';
 import { CONTROL_PLANE_LABEL, CHECKSUM_ANNOTATION, DATA_LABEL } from '../../src/contract.js';
@@ -200,5 +203,28 @@ describe('renderControlPlane', () => {
       'registry.k8s.io/kube-controller-manager:v1.33.4',
       'registry.k8s.io/kube-scheduler:v1.33.4',
     ]);
+  });
+
+  it('runs the join server image the spec names, rolls its pod, and stores only a chosen image', () => {
+    const image = 'registry.example:5000/team/k8s-join-server:v0.1.0-rc.1';
+    const custom = renderControlPlane(
+      buildControlPlaneSpec({ ...input, joinServerImage: image }),
+      fakeControlPlanePki(),
+    );
+    const template = (rendered: KubernetesObject[]) =>
+      (find(rendered, 'Deployment', 'dev-join-server') as V1Deployment).spec?.template;
+    assert.equal(template(objects)?.spec?.containers[0]?.image, JOIN_SERVER_IMAGE);
+    assert.equal(template(custom)?.spec?.containers[0]?.image, image);
+    assert.notEqual(
+      template(custom)?.metadata?.annotations?.[CHECKSUM_ANNOTATION],
+      template(objects)?.metadata?.annotations?.[CHECKSUM_ANNOTATION],
+    );
+    const storedImage = (rendered: KubernetesObject[]): unknown => {
+      const configMap = find(rendered, 'ConfigMap', specConfigMapName(spec)) as V1ConfigMap;
+      return (JSON.parse(configMap.data?.['spec.json'] ?? '{}') as Record<string, unknown>).joinServerImage;
+    };
+    assert.equal(storedImage(custom), image);
+    // The default is not stored, so a control plane follows the CLI's version when it is upgraded.
+    assert.equal(storedImage(objects), undefined);
   });
 });

@@ -99,6 +99,38 @@ describe('buildControlPlaneSpec', () => {
     rejects({ expose: 'loadbalancer', nodePorts: { api: 30443 } }, /only used with --expose nodeport/);
   });
 
+  it('takes a join server image reference and rejects what a container runtime would not pull', () => {
+    assert.equal(buildControlPlaneSpec(base).joinServerImage, undefined);
+    for (const image of [
+      'registry.example/k8s-join-server:v1',
+      'localhost:5000/k8s-join-server',
+      'registry:5000/team/k8s-join-server:v0.1.0-rc.1',
+      'k8s-join-server:dev',
+      `registry.example/k8s-join-server@sha256:${'a'.repeat(64)}`,
+    ]) {
+      assert.equal(buildControlPlaneSpec({ ...base, joinServerImage: image }).joinServerImage, image);
+    }
+    for (const image of [
+      '',
+      'registry.example/k8s join server:v1',
+      'registry.example/K8s-join-server:v1',
+      'Team/k8s-join-server:v1',
+      'registry.example/k8s-join-server:',
+      'registry.example/k8s-join-server:v1/x',
+      'registry.example/k8s-join-server@sha256:abc',
+      `registry.example/${'a'.repeat(256)}`,
+    ]) {
+      assert.throws(
+        () => buildControlPlaneSpec({ ...base, joinServerImage: image }),
+        (error: unknown) =>
+          error instanceof ValidationError &&
+          error.message.startsWith('Expected --join-server-image to be an image reference') &&
+          error.message.endsWith(`got ${JSON.stringify(image)}`),
+        image,
+      );
+    }
+  });
+
   it('takes a null storage as an emptyDir', () => {
     assert.equal(buildControlPlaneSpec({ ...base, etcdStorage: null }).etcdStorage, undefined);
   });
@@ -119,6 +151,7 @@ describe('stored spec', () => {
       withNodePorts(buildControlPlaneSpec(base), 30443, 30844),
       buildControlPlaneSpec({ ...base, expose: 'ingress', ingressClass: 'nginx', etcdStorage: null }),
       buildControlPlaneSpec({ ...base, expose: 'loadbalancer', cni: 'none', serviceCidr: '172.20.0.0/16' }),
+      buildControlPlaneSpec({ ...base, joinServerImage: 'registry.example/k8s-join-server:v1' }),
     ]) {
       const text = toStoredSpec(spec);
       assert.deepEqual(fromStoredSpec(text, 'ConfigMap team-a/dev-control-plane'), spec);
@@ -151,6 +184,10 @@ describe('stored spec', () => {
     assert.throws(
       () => fromStoredSpec(JSON.stringify({ ...stored, host: 7 }), source),
       /spec\.json host to be a string, got 7/,
+    );
+    assert.throws(
+      () => fromStoredSpec(JSON.stringify({ ...stored, joinServerImage: 'Registry/K8s' }), source),
+      /dev-control-plane: Expected spec\.json joinServerImage to be an image reference .*"Registry\/K8s"/,
     );
   });
 });

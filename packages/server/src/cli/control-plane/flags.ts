@@ -5,6 +5,7 @@ import type { KubeConfig } from '@kubernetes/client-node';
 import { loadKubeConfig } from '../../kube/kubeconfig.js';
 import { validateControlPlaneName, validateNamespaceName } from '../../control-plane/names.js';
 import type { Cni, ControlPlaneSpecInput, Exposure } from '../../control-plane/spec.js';
+import { JOIN_SERVER_IMAGE } from '../../control-plane/render/control-plane.js';
 import type { ControlPlaneCommandDeps } from '../command-deps.js';
 
 export const SPEC_FLAGS = {
@@ -21,6 +22,7 @@ export const SPEC_FLAGS = {
   'service-cidr': { type: 'string' },
   'pod-cidr': { type: 'string' },
   vip: { type: 'string' },
+  'join-server-image': { type: 'string' },
 } as const;
 export const CLUSTER_FLAGS = { kubeconfig: { type: 'string' }, context: { type: 'string' } } as const;
 export const HELP_FLAG = { help: { type: 'boolean', short: 'h' } } as const;
@@ -39,7 +41,9 @@ export const SPEC_HELP = `  -n, --namespace NS        infra namespace to create 
   --etcd-storage SIZE       etcd PersistentVolumeClaim size (default 1Gi), or none for an emptyDir
   --service-cidr CIDR       hosted Service CIDR (default 10.3.0.0/24; CoreDNS on its 10th IP)
   --pod-cidr CIDR           hosted pod CIDR (default 10.2.0.0/16)
-  --vip IP                  the API address every worker carries on lo (default 10.199.199.199)`;
+  --vip IP                  the API address every worker carries on lo (default 10.199.199.199)
+  --join-server-image REF   join server image, e.g. in a private registry (default
+                            ${JOIN_SERVER_IMAGE})`;
 export const CLUSTER_HELP = `  --kubeconfig FILE         infra cluster kubeconfig (default $KUBECONFIG or ~/.kube/config)
   --context NAME            context of that kubeconfig (default: its current context)`;
 
@@ -75,6 +79,7 @@ export function specInputFromFlags(
     serviceCidr: str('service-cidr'),
     podCidr: str('pod-cidr'),
     vip: str('vip'),
+    joinServerImage: str('join-server-image'),
   };
 }
 

@@ -29,7 +29,7 @@ import {
 } from '../../contract.js';
 import { componentName, controlPlaneLabels, specConfigMapName, type Component } from '../names.js';
 
-/** The join server image; built from this repository at the same version as the CLI. */
+/** The join server image unless the spec names another; `npm run build:images` builds it at this version. */
 export const JOIN_SERVER_IMAGE = `ghcr.io/k8s-on-k8s/k8s-join-server:v${SERVER_VERSION}`;
 
 /** In-container ports. The apiserver listens on 443 so the hosted `kubernetes` Endpoints read VIP:443. */
@@ -634,7 +634,7 @@ function renderJoinServer(spec: ControlPlaneSpec): V1Deployment {
     'join-server',
     podTemplate(spec, 'join-server', {
       containers: [
-        container('k8s-join-server', JOIN_SERVER_IMAGE, 'k8s-join-server', args, {
+        container('k8s-join-server', spec.joinServerImage ?? JOIN_SERVER_IMAGE, 'k8s-join-server', args, {
           ports: [{ name: 'https', containerPort: PORTS.joinServer }],
           resources: COMPONENT_RESOURCES['join-server'],
           volumeMounts: [
