@@ -96,6 +96,10 @@ async function waitForNode(kubeConfig: KubeConfig, name: string, timeoutMs: numb
 
 try {
   await phase('build what is missing', async () => {
+    say(
+      'Debian packages: bash scripts/debian-packages.sh --install (the list .ci/run uses; about a minute if any is missing)',
+    );
+    runInherited('bash', ['scripts/debian-packages.sh', '--install']);
     if (
       KUBE_BINARIES.some((b) => {
         try {
@@ -106,12 +110,15 @@ try {
         }
       })
     ) {
-      say('Kubernetes binaries missing: bash scripts/kube-build.sh (from their Go modules; minutes, once)');
+      say(
+        'Kubernetes binaries missing: bash scripts/kube-build.sh (from their Go modules: 8–10 min on a cold Go cache, under a minute on a warm one; once)',
+      );
       runInherited('bash', ['scripts/kube-build.sh']);
     }
+    say('worker root: reused, or built once with debootstrap (a few minutes)');
     say(`worker root: ${await ensureWorkerRoot()}`);
     if (!existsSync(AGENT_EXECUTABLE)) {
-      say('agent executable missing: node scripts/build-agent.mjs');
+      say('agent executable missing: node scripts/build-agent.mjs (about 20 s)');
       runInherited(process.execPath, ['scripts/build-agent.mjs']);
     }
     await cleanupStaleTestResources();
