@@ -6,6 +6,7 @@ export const KINDS = {
   secret: { apiVersion: 'v1', kind: 'Secret' },
   service: { apiVersion: 'v1', kind: 'Service' },
   pvc: { apiVersion: 'v1', kind: 'PersistentVolumeClaim' },
+  pod: { apiVersion: 'v1', kind: 'Pod' },
   deployment: { apiVersion: 'apps/v1', kind: 'Deployment' },
   statefulSet: { apiVersion: 'apps/v1', kind: 'StatefulSet' },
   ingress: { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress' },

@@ -22,6 +22,7 @@ import { kubeConfigFromString } from '../kube/kubeconfig.js';
 import { waitForReadyz } from '../kube/readyz.js';
 import { CONTROL_PLANE_KINDS, KINDS } from './kinds.js';
 import { componentName } from './names.js';
+import { describePodProblems } from './pod-problems.js';
 import {
   PKI_NAMES,
   completeControlPlanePki,
@@ -116,6 +117,7 @@ export async function ensureControlPlane(
     onProgress: (message) => {
       deps.onEvent({ type: 'Waiting', message });
     },
+    explain: () => describePodProblems(deps.infra, spec),
   });
   const hosted = kubeConfigFromString(adminKubeconfig);
   const installed = await applyObjects(hosted, renderHostedAssets(spec));

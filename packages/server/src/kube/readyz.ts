@@ -15,6 +15,8 @@ export interface WaitForReadyzOptions {
   /** How often a progress line is printed while waiting. */
   readonly progressEveryMs?: number;
   readonly onProgress: (line: string) => void;
+  /** Says why the server is not up yet (e.g. its pods' states); added to progress lines and the timeout. */
+  readonly explain?: () => Promise<string | undefined>;
   readonly now?: () => number;
   readonly sleep?: (ms: number) => Promise<void>;
 }
@@ -42,18 +44,25 @@ export async function waitForReadyz(options: WaitForReadyzOptions): Promise<void
     }
     const elapsed = now() - started;
     if (elapsed >= options.timeoutMs) {
+      const why = await explain(options);
       throw new K8sOnK8sError(
         'TIMEOUT',
-        `${options.url}/readyz did not answer ok within ${formatSeconds(options.timeoutMs)} (last: ${last})`,
+        `${options.url}/readyz did not answer ok within ${formatSeconds(options.timeoutMs)} (last: ${last})${why}`,
         { hint: 'check the control plane pods in the infra namespace (k8s-on-k8s status NAME -n NS)' },
       );
     }
     if (now() - lastProgress >= progressEvery) {
       lastProgress = now();
-      options.onProgress(`  still waiting (${formatSeconds(elapsed)}): ${last}`);
+      options.onProgress(`  still waiting (${formatSeconds(elapsed)}): ${last}${await explain(options)}`);
     }
     await sleep(Math.min(interval, Math.max(0, options.timeoutMs - elapsed)));
   }
+}
+
+/** The explanation as a suffix, or nothing; a failing explanation must not hide the wait's own answer. */
+async function explain(options: WaitForReadyzOptions): Promise<string> {
+  const why = await options.explain?.().catch(() => undefined);
+  return why === undefined ? '' : `; ${why}`;
 }
 
 function formatSeconds(ms: number): string {
