@@ -4,6 +4,7 @@ import { describe, it } from 'node:test';
 import { parseAllDocuments } from 'yaml';
 import { JOIN_SERVER_HELP } from '../../src/join-server/config.js';
 import { renderJoinServerRbac } from '../../src/control-plane/render/join-server-rbac.js';
+import { JOIN_SERVER_IMAGE } from '../../src/control-plane/render/control-plane.js';
 
 const DEPLOY = new URL('../../../../../deploy/join-server/', import.meta.url);
 
@@ -38,10 +39,14 @@ describe('join server RBAC', () => {
     const [deployment, service] = await readDocuments('join-server.yaml');
     const spec = (
       deployment as {
-        spec: { template: { spec: { serviceAccountName: string; containers: { args: string[] }[] } } };
+        spec: {
+          template: { spec: { serviceAccountName: string; containers: { args: string[]; image: string }[] } };
+        };
       }
     ).spec.template.spec;
     assert.equal(spec.serviceAccountName, 'k8s-join-server');
+    // The image npm run build:images builds and create renders.
+    assert.equal(spec.containers[0]?.image, JOIN_SERVER_IMAGE);
     for (const arg of spec.containers[0]?.args ?? []) {
       const flag = arg.split('=')[0] ?? '';
       assert.ok(JOIN_SERVER_HELP.includes(`  ${flag} `), `${flag} is not a k8s-join-server flag`);
