@@ -11,8 +11,12 @@
 #   curl, ca-certificates  used by the worker root build and user-data checks
 #   umoci            packs the images (npm run build:images) without a container daemon
 #   skopeo           reads those images back in their tests, a reader independent of the writer
+#   iptables, conntrack  their files go into the kube-proxy and flannel images
+#   libcap2-bin      setcap gives CoreDNS's binary cap_net_bind_service, as upstream's image does
+#   gcc, libc6-dev   flanneld's UDP backend is cgo on amd64 (scripts/addon-build.sh links it statically)
 set -euo pipefail
-packages=(openssl iproute2 socat systemd cloud-init debootstrap curl ca-certificates umoci skopeo)
+packages=(openssl iproute2 socat systemd cloud-init debootstrap curl ca-certificates umoci skopeo
+  iptables conntrack libcap2-bin gcc libc6-dev)
 
 missing=()
 for pkg in "${packages[@]}"; do

@@ -13,6 +13,17 @@ export {
 } from './kube/rendered-control-plane.js';
 export { startHostedCluster, type HostedCluster } from './kube/hosted-cluster.js';
 
+// image/: the image archives build:images leaves in dist/images, unpacked for chroot.
+export {
+  CHROOT,
+  chrootArgs,
+  imageArchivePath,
+  readImageIndex,
+  unpackImageArchive,
+  type ImageConfig,
+  type UnpackedImage,
+} from './image/image-archive.js';
+
 // net/: test network namespaces and the links between them and this machine.
 export { createNetworkNamespace, type NetworkNamespace } from './net/network-namespace.js';
 export { createNetworkPair, type NetworkPair } from './net/network-pair.js';

@@ -8,7 +8,6 @@ import {
   chmodSync,
   chownSync,
   existsSync,
-  mkdirSync,
   mkdtempSync,
   readdirSync,
   readFileSync,
@@ -27,23 +26,23 @@ import {
   componentName,
   renderControlPlane,
 } from '@k8s-on-k8s/server';
-import { REPO_ROOT, httpsGet, materializeVolumes } from '../harness/index.js';
+import {
+  CHROOT,
+  REPO_ROOT,
+  chrootArgs,
+  httpsGet,
+  imageArchivePath,
+  materializeVolumes,
+  readImageIndex,
+  unpackImageArchive,
+  type ImageConfig,
+} from '../harness/index.js';
 
 /** Where `npm run build:images` (scripts/build-images.mjs) links the archive it built or reused. */
-const ARCHIVE = join(REPO_ROOT, 'dist', 'images', `k8s-join-server-v${SERVER_VERSION}.oci.tar`);
+const ARCHIVE = imageArchivePath(JOIN_SERVER_IMAGE);
 const NONROOT = 65532;
+const USER = `${NONROOT}:${NONROOT}`;
 const TAG = JOIN_SERVER_IMAGE.slice(JOIN_SERVER_IMAGE.lastIndexOf(':') + 1);
-/** coreutils' chroot, by path: the child's PATH is the image's. */
-const CHROOT = '/usr/sbin/chroot';
-
-interface ImageConfig {
-  readonly config: {
-    readonly User?: string;
-    readonly Entrypoint?: string[];
-    readonly Env?: string[];
-    readonly Labels?: Record<string, string>;
-  };
-}
 
 /** The join server's pod as its Deployment renders it, and the data of the Secrets, by name. */
 async function renderJoinServerPod(): Promise<{
@@ -73,11 +72,6 @@ async function renderJoinServerPod(): Promise<{
   return { pod, container, secrets };
 }
 
-/** chroot's arguments to run `argv` in `rootfs` as 65532. */
-function chrootArgs(rootfs: string, argv: readonly string[]): string[] {
-  return [`--userspec=${NONROOT}:${NONROOT}`, rootfs, ...argv];
-}
-
 describe(
   'join server image (npm run build:images)',
   {
@@ -91,28 +85,7 @@ describe(
 
     before(() => {
       dir = mkdtempSync(join(tmpdir(), 'join-server-image-'));
-      rootfs = join(dir, 'rootfs');
-      mkdirSync(rootfs);
-      // skopeo checks every blob against its digest on the way.
-      const copied = join(dir, 'image');
-      execFileSync('skopeo', ['copy', '--quiet', `oci-archive:${ARCHIVE}`, `dir:${copied}`]);
-      const manifest = JSON.parse(readFileSync(join(copied, 'manifest.json'), 'utf8')) as {
-        layers: { digest: string; mediaType: string }[];
-      };
-      for (const layer of manifest.layers) {
-        assert.match(layer.mediaType, /^application\/vnd\.oci\.image\.layer\.v1\.tar(\+gzip)?$/);
-        const blob = join(copied, layer.digest.replace(/^sha256:/, ''));
-        execFileSync('tar', ['-xf', blob, '-C', rootfs, '--same-owner', '--same-permissions']);
-      }
-      image = JSON.parse(
-        execFileSync('skopeo', ['inspect', '--config', `oci-archive:${ARCHIVE}`], { encoding: 'utf8' }),
-      ) as ImageConfig;
-      env = Object.fromEntries(
-        (image.config.Env ?? []).map((entry) => [
-          entry.slice(0, entry.indexOf('=')),
-          entry.slice(entry.indexOf('=') + 1),
-        ]),
-      );
+      ({ rootfs, image, env } = unpackImageArchive(ARCHIVE, dir));
     });
 
     after(() => {
@@ -120,13 +93,9 @@ describe(
     });
 
     it('carries the name the renderer uses, for ctr import and skopeo', () => {
-      const index = JSON.parse(
-        execFileSync('tar', ['-xOf', ARCHIVE, 'index.json'], { encoding: 'utf8' }),
-      ) as {
-        manifests: { digest: string; annotations?: Record<string, string> }[];
-      };
-      assert.equal(index.manifests.length, 1);
-      const [entry] = index.manifests;
+      const manifests = readImageIndex(ARCHIVE);
+      assert.equal(manifests.length, 1);
+      const [entry] = manifests;
       assert.equal(entry?.annotations?.['io.containerd.image.name'], JOIN_SERVER_IMAGE);
       // skopeo finds the image by its org.opencontainers.image.ref.name.
       const inspected = JSON.parse(
@@ -136,7 +105,7 @@ describe(
     });
 
     it('runs as nonroot 65532 from /usr/local/bin, labelled with its version, source and Debian packages', () => {
-      assert.equal(image.config.User, `${NONROOT}:${NONROOT}`);
+      assert.equal(image.config.User, USER);
       assert.deepEqual(image.config.Entrypoint, ['/usr/local/bin/k8s-join-server']);
       assert.ok(env.PATH?.split(':').includes('/usr/local/bin'), `PATH=${env.PATH ?? ''}`);
       const labels = image.config.Labels ?? {};
@@ -166,7 +135,7 @@ describe(
     });
 
     it('answers --help as 65532 with nothing from this machine', () => {
-      const help = execFileSync(CHROOT, chrootArgs(rootfs, ['k8s-join-server', '--help']), {
+      const help = execFileSync(CHROOT, chrootArgs(rootfs, USER, ['k8s-join-server', '--help']), {
         encoding: 'utf8',
         env,
       });
@@ -192,7 +161,7 @@ describe(
       const args = (container.args ?? []).map((arg) =>
         arg.startsWith('--listen=') ? '--listen=127.0.0.1:0' : arg,
       );
-      const child = spawn(CHROOT, chrootArgs(rootfs, [...(container.command ?? []), ...args]), {
+      const child = spawn(CHROOT, chrootArgs(rootfs, USER, [...(container.command ?? []), ...args]), {
         env,
         stdio: ['ignore', 'pipe', 'pipe'],
       });

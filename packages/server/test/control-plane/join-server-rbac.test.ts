@@ -46,8 +46,10 @@ describe('join server RBAC', () => {
     ).spec.template.spec;
     assert.equal(spec.serviceAccountName, 'k8s-join-server');
     // The image npm run build:images builds and create renders.
-    assert.equal(spec.containers[0]?.image, JOIN_SERVER_IMAGE);
-    for (const arg of spec.containers[0]?.args ?? []) {
+    const [container] = spec.containers;
+    assert.ok(container, 'the Deployment has a container');
+    assert.equal(container.image, JOIN_SERVER_IMAGE);
+    for (const arg of container.args) {
       const flag = arg.split('=')[0] ?? '';
       assert.ok(JOIN_SERVER_HELP.includes(`  ${flag} `), `${flag} is not a k8s-join-server flag`);
     }

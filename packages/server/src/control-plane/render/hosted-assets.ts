@@ -7,11 +7,15 @@ import { renderJoinServerRbac } from './join-server-rbac.js';
 import { controlPlaneLabels } from '../names.js';
 import { BOOTSTRAPPERS_GROUP } from '../../contract.js';
 
-/** Pinned images of the hosted add-ons (the control plane images follow --version). */
+/**
+ * Pinned images of the hosted add-ons (the control plane images follow --version): releases whose Go
+ * modules build here (`npm run build:images`), the CNI plugin at the tag flannel's own
+ * kube-flannel.yml pairs with flannel v0.28.10.
+ */
 export const ADDON_IMAGES = {
-  coredns: 'registry.k8s.io/coredns/coredns:v1.12.4',
-  flannel: 'ghcr.io/flannel-io/flannel:v0.27.4',
-  flannelCniPlugin: 'ghcr.io/flannel-io/flannel-cni-plugin:v1.8.0-flannel1',
+  coredns: 'registry.k8s.io/coredns/coredns:v1.15.0',
+  flannel: 'ghcr.io/flannel-io/flannel:v0.28.10',
+  flannelCniPlugin: 'ghcr.io/flannel-io/flannel-cni-plugin:v1.9.1-flannel3',
 } as const;
 
 const RBAC = 'rbac.authorization.k8s.io';

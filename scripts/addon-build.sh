@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Builds the hosted add-ons' binaries the images carry (coredns, flanneld, the flannel CNI plugin)
+# from their Go modules in test/images/<module>/ into .cache/addons/<binary>-<version>, the version
+# being the one that module requires. Each has a module of its own: their dependency graphs clash
+# with each other's and with the Kubernetes wrapper's (flannel needs containernetworking/plugins
+# v1.9.1, the CNI plugin v0.9.1; CoreDNS is on client-go v0.37, flannel v0.34).
+# A binary that already exists is left alone, so a second run is a no-op.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+out="${ADDON_BIN_DIR:-$top/.cache/addons}"
+command -v go >/dev/null || { echo "addon:build: Go is not installed (apt-get install golang, or see README)" >&2; exit 1; }
+mkdir -p "$out"
+
+build() { # build NAME MODULE-DIR REQUIRED-MODULE PACKAGE VERSION-VARIABLE [CGO_ENABLED]
+  local name=$1 mod="$top/test/images/$2" required=$3 pkg=$4 variable=$5 cgo=${6:-0} version
+  version=$(sed -n "s#^\s*\(require \)\?$required \(v[^ ]*\).*#\2#p" "$mod/go.mod")
+  [ -n "$version" ] || { echo "addon:build: test/images/$2/go.mod does not require $required" >&2; exit 1; }
+  local bin="$out/$name-$version"
+  if [ -x "$bin" ]; then echo "addon:build: $name $version present"; return; fi
+  local start=$SECONDS
+  echo "addon:build: building $name $version from $pkg ..."
+  # A cgo build links statically, as upstream's Makefile does, so the image needs no C library; Go's
+  # own resolver and user lookup keep glibc's NSS (which a static binary cannot load) out of it.
+  (cd "$mod" && CGO_ENABLED=$cgo go build -trimpath -tags netgo,osusergo \
+    -ldflags "-s -w -X $variable=$version -extldflags -static" -o "$bin.tmp" "$pkg")
+  mv "$bin.tmp" "$bin"
+  echo "addon:build: $name built in $((SECONDS - start))s, $(du -h "$bin" | cut -f1)"
+}
+
+build coredns coredns github.com/coredns/coredns github.com/coredns/coredns \
+  github.com/coredns/coredns/coremain.GitCommit
+# flannel's UDP backend is C on amd64 (upstream builds it with cgo there); the images use vxlan.
+build flanneld flannel github.com/flannel-io/flannel github.com/flannel-io/flannel \
+  github.com/flannel-io/flannel/pkg/version.Version "$([ "$(go env GOARCH)" = amd64 ] && echo 1 || echo 0)"
+build flannel-cni-plugin flannel-cni-plugin github.com/containernetworking/plugins \
+  github.com/containernetworking/plugins/plugins/meta/flannel \
+  github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion
+echo "addon:build: binaries in $out"

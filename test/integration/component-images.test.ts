@@ -1,0 +1,286 @@
+// Every image the renderers name, as `npm run build:images` leaves it: the list comes from the
+// rendered control plane and hosted add-ons, not from the build script. Each archive is read by
+// skopeo, unpacked, and each container's rendered command runs inside that root by chroot as the
+// rendered user (else the image's): long-running ones answer their version flag, init containers
+// run their rendered args against the directories their volumes mount, and kube-proxy and flanneld
+// find the iptables and conntrack they call.
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, dirname, join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { KubernetesObject, V1ConfigMap, V1Container, V1PodSpec } from '@kubernetes/client-node';
+import {
+  buildControlPlaneSpec,
+  completeControlPlanePki,
+  renderControlPlane,
+  renderHostedAssets,
+} from '@k8s-on-k8s/server';
+import {
+  CHROOT,
+  chrootArgs,
+  imageArchivePath,
+  readImageIndex,
+  unpackImageArchive,
+  type UnpackedImage,
+} from '../harness/index.js';
+
+interface RenderedContainer {
+  /** `Kind/name container` for test names. */
+  readonly where: string;
+  readonly container: V1Container;
+  readonly pod: V1PodSpec;
+  readonly init: boolean;
+  /** `uid:gid` if the pod or container sets runAsUser. */
+  readonly user: string | undefined;
+}
+
+/** How each binary prints its version, and what that output must say for image tag `tag`. */
+const VERSION_FLAGS: Record<string, { flag: string; says: (tag: string) => string }> = {
+  etcd: { flag: '--version', says: (tag) => `etcd Version: ${tag.replace(/-\d+$/, '')}` },
+  'kube-apiserver': { flag: '--version', says: (tag) => `Kubernetes ${tag}` },
+  'kube-controller-manager': { flag: '--version', says: (tag) => `Kubernetes ${tag}` },
+  'kube-scheduler': { flag: '--version', says: (tag) => `Kubernetes ${tag}` },
+  'kube-proxy': { flag: '--version', says: (tag) => `Kubernetes ${tag}` },
+  coredns: { flag: '-version', says: (tag) => `CoreDNS-${tag.replace(/^v/, '')}` },
+  flanneld: { flag: '--version', says: (tag) => tag },
+  cp: { flag: '--version', says: () => 'GNU coreutils' },
+  // Its own image test (join-server-image.test.ts) runs it in full.
+  'k8s-join-server': { flag: '--help', says: () => 'Usage: k8s-join-server' },
+};
+/** The programs that drive iptables (kube-proxy's mode iptables, flanneld's --ip-masq) and what they call. */
+const IPTABLES_USERS: Record<string, string[][]> = {
+  'kube-proxy': [
+    ['iptables', '--version'],
+    ['ip6tables', '--version'],
+    ['iptables-save', '--version'],
+    ['iptables-restore', '--version'],
+    ['iptables-legacy', '--version'],
+    // -h loads each named match and target from the xtables plugins and touches no table.
+    [
+      'iptables',
+      '-m',
+      'comment',
+      '-m',
+      'conntrack',
+      '-m',
+      'statistic',
+      '-m',
+      'mark',
+      '-m',
+      'addrtype',
+      '-j',
+      'MASQUERADE',
+      '-h',
+    ],
+    ['conntrack', '--version'],
+  ],
+  flanneld: [
+    ['iptables', '--version'],
+    ['ip6tables', '--version'],
+    ['iptables', '-m', 'comment', '-j', 'MASQUERADE', '-h'],
+  ],
+};
+
+/** Every container of every pod template the renderers produce for a spec with flannel. */
+async function renderContainers(): Promise<{
+  containers: RenderedContainer[];
+  configMaps: Map<string, Record<string, string>>;
+}> {
+  const spec = buildControlPlaneSpec({
+    name: 'images',
+    namespace: 'infra',
+    host: '127.0.0.1',
+    nodePorts: { api: 30443, join: 30444 },
+    cni: 'flannel',
+  });
+  const { pki } = await completeControlPlanePki(spec, {});
+  const objects: KubernetesObject[] = [...renderControlPlane(spec, pki), ...renderHostedAssets(spec)];
+  const containers = objects.flatMap((object) => {
+    const pod = (object as { spec?: { template?: { spec?: V1PodSpec } } }).spec?.template?.spec;
+    if (pod === undefined) return [];
+    return [
+      ...(pod.initContainers ?? []).map((container) => ({ container, init: true })),
+      ...pod.containers.map((container) => ({ container, init: false })),
+    ].map(({ container, init }): RenderedContainer => {
+      const uid = container.securityContext?.runAsUser ?? pod.securityContext?.runAsUser;
+      const gid = container.securityContext?.runAsGroup ?? pod.securityContext?.runAsGroup ?? uid;
+      return {
+        where: `${object.kind ?? ''}/${object.metadata?.name ?? ''} ${container.name}`,
+        container,
+        pod,
+        init,
+        user: uid === undefined ? undefined : `${uid}:${gid ?? uid}`,
+      };
+    });
+  });
+  const configMaps = new Map(
+    objects.flatMap((o) =>
+      o.kind === 'ConfigMap' ? [[o.metadata?.name ?? '', (o as V1ConfigMap).data ?? {}]] : [],
+    ),
+  );
+  return { containers, configMaps };
+}
+
+/** Runs `argv` in the image's root as `user`; returns its output, failing with both streams unless it exits 0. */
+function runInImage(unpacked: UnpackedImage, user: string, argv: readonly string[], env = {}): string {
+  const result = spawnSync(CHROOT, chrootArgs(unpacked.rootfs, user, argv), {
+    encoding: 'utf8',
+    env: { ...unpacked.env, ...env },
+    timeout: 30_000,
+  });
+  assert.equal(
+    result.status,
+    0,
+    `${argv.join(' ')} as ${user}: ${result.error?.message ?? ''}${result.stderr}${result.stdout}`,
+  );
+  return result.stdout + result.stderr;
+}
+
+/** Writes what the kubelet would mount for the container: configMap files, and empty dirs for the rest. */
+function mountVolumes(
+  rootfs: string,
+  rendered: RenderedContainer,
+  configMaps: Map<string, Record<string, string>>,
+): void {
+  for (const mount of rendered.container.volumeMounts ?? []) {
+    const dir = join(rootfs, mount.mountPath);
+    mkdirSync(dir, { recursive: true });
+    const configMap = rendered.pod.volumes?.find((v) => v.name === mount.name)?.configMap?.name;
+    for (const [key, value] of Object.entries(configMaps.get(configMap ?? '') ?? {})) {
+      writeFileSync(join(dir, key), value);
+    }
+  }
+}
+
+const { containers, configMaps } = await renderContainers();
+const images = [...new Set(containers.map((c) => c.container.image ?? ''))];
+
+describe(
+  'component images (npm run build:images)',
+  {
+    skip: images.every((image) => existsSync(imageArchivePath(image)))
+      ? false
+      : `${images.filter((image) => !existsSync(imageArchivePath(image))).join(', ')} not built: run \`npm run build:images\``,
+  },
+  () => {
+    it('the renderers name the control plane, kube-proxy, CoreDNS and flannel images', () => {
+      for (const repository of [
+        'registry.k8s.io/etcd',
+        'registry.k8s.io/kube-apiserver',
+        'registry.k8s.io/kube-controller-manager',
+        'registry.k8s.io/kube-scheduler',
+        'registry.k8s.io/kube-proxy',
+        'registry.k8s.io/coredns/coredns',
+        'ghcr.io/flannel-io/flannel',
+        'ghcr.io/flannel-io/flannel-cni-plugin',
+      ]) {
+        assert.ok(
+          images.some((image) => image.startsWith(`${repository}:`)),
+          `${repository} in ${images.join(' ')}`,
+        );
+      }
+    });
+
+    for (const image of images) {
+      describe(image, () => {
+        const archive = imageArchivePath(image);
+        const tag = image.slice(image.lastIndexOf(':') + 1);
+        let dir = '';
+        let unpacked: UnpackedImage;
+
+        before(() => {
+          dir = mkdtempSync(join(tmpdir(), 'component-image-'));
+          unpacked = unpackImageArchive(archive, dir);
+        });
+
+        after(() => {
+          if (dir !== '') rmSync(dir, { recursive: true, force: true });
+        });
+
+        it('carries the rendered name for ctr import and its tag for skopeo', () => {
+          const [entry, ...more] = readImageIndex(archive);
+          assert.equal(more.length, 0);
+          assert.equal(entry?.annotations?.['io.containerd.image.name'], image);
+          assert.equal(entry.annotations['org.opencontainers.image.ref.name'], tag);
+          const inspected = JSON.parse(
+            execFileSync('skopeo', ['inspect', `oci-archive:${archive}:${tag}`], { encoding: 'utf8' }),
+          ) as { Digest: string };
+          assert.equal(inspected.Digest, entry.digest);
+          assert.equal(
+            readFileSync(join(unpacked.rootfs, 'etc/passwd'), 'utf8').includes('nonroot:x:65532:65532:'),
+            true,
+          );
+        });
+
+        for (const rendered of containers.filter((c) => c.container.image === image)) {
+          const argv = () => rendered.container.command ?? unpacked.image.config.Entrypoint ?? [];
+          const user = () => rendered.user ?? unpacked.image.config.User ?? '0:0';
+
+          it(`${rendered.where}: the image runs as the rendered user`, () => {
+            if (rendered.user !== undefined) assert.equal(unpacked.image.config.User, rendered.user);
+            assert.ok(argv().length > 0, 'a command or an entrypoint');
+          });
+
+          it(`${rendered.where}: its command answers its version flag inside the image`, () => {
+            const [command = ''] = argv();
+            const version = VERSION_FLAGS[basename(command)];
+            assert.ok(version, `the test knows how ${command} prints its version`);
+            const output = runInImage(unpacked, user(), [command, version.flag]);
+            assert.ok(
+              output.includes(version.says(tag)),
+              `${command} ${version.flag} says ${version.says(tag)}: ${output}`,
+            );
+          });
+
+          const adds = rendered.container.securityContext?.capabilities?.add ?? [];
+          if (adds.includes('NET_BIND_SERVICE')) {
+            it(`${rendered.where}: a non-root user can use the NET_BIND_SERVICE the container keeps`, (t) => {
+              if (user().startsWith('0:')) {
+                t.skip('runs as root, which holds the capability without a file capability');
+                return;
+              }
+              // With allowPrivilegeEscalation false and no ambient capabilities, a non-root process gets
+              // a capability only from its file's, as upstream's image sets (setcap).
+              const [command = ''] = argv();
+              const path = command.startsWith('/')
+                ? command
+                : ((unpacked.env.PATH ?? '')
+                    .split(':')
+                    .map((dir) => join(dir, command))
+                    .find((candidate) => existsSync(join(unpacked.rootfs, candidate))) ?? command);
+              const caps = execFileSync('getcap', [join(unpacked.rootfs, path)], { encoding: 'utf8' });
+              assert.match(caps, /cap_net_bind_service[=+]e?p/, `getcap ${path}: ${caps}`);
+            });
+          }
+
+          if (rendered.init) {
+            it(`${rendered.where}: its command and args run against its volume mounts`, () => {
+              mountVolumes(unpacked.rootfs, rendered, configMaps);
+              runInImage(unpacked, user(), [...argv(), ...(rendered.container.args ?? [])]);
+              const target = rendered.container.args?.at(-1) ?? '';
+              const source = rendered.container.args?.at(-2) ?? '';
+              assert.deepEqual(
+                readFileSync(join(unpacked.rootfs, target)),
+                readFileSync(join(unpacked.rootfs, source)),
+              );
+              if (dirname(target) === '/opt/cni/bin') {
+                // What the kubelet's CNI calls first: the plugin says which CNI versions it speaks.
+                const answer = runInImage(unpacked, user(), [target], { CNI_COMMAND: 'VERSION' });
+                assert.match(answer, /"supportedVersions"/);
+              }
+            });
+          }
+
+          for (const call of IPTABLES_USERS[basename(rendered.container.command?.[0] ?? '')] ?? []) {
+            it(`${rendered.where}: ${call.join(' ')} works inside the image`, () => {
+              const output = runInImage(unpacked, user(), call);
+              if (call[0] === 'iptables' && call[1] === '--version') assert.match(output, /\(nf_tables\)/);
+            });
+          }
+        }
+      });
+    }
+  },
+);
