@@ -11,7 +11,16 @@ export {
   materializeVolumes,
   type RenderedControlPlane,
 } from './kube/rendered-control-plane.js';
-export { startHostedCluster, type HostedCluster } from './kube/hosted-cluster.js';
+export { K8S_ON_K8S_BIN, startHostedCluster, type HostedCluster } from './kube/hosted-cluster.js';
+export {
+  INFRA_CLUSTER_DNS,
+  INFRA_STORAGE_CLASS,
+  renderInfraAddons,
+  renderLocalVolumes,
+  startInfraCluster,
+  workloadImages,
+  type InfraCluster,
+} from './kube/infra-cluster.js';
 
 // image/: the image archives build:images leaves in dist/images, unpacked for chroot.
 export {

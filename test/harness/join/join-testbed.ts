@@ -8,6 +8,7 @@ import { exposeInNamespace, type NamespaceExposure } from '../net/namespace-expo
 import { createNetworkNamespace, type NetworkNamespace } from '../net/network-namespace.js';
 import { createNetworkPair, type NetworkPair } from '../net/network-pair.js';
 import { REPO_ROOT } from '../repo-root.js';
+import type { WorkerBindMount } from '../worker/worker-bind-mount.js';
 import { startWorkerHost, type WorkerHost } from '../worker/worker-host.js';
 import {
   applyJoinServerRbac,
@@ -44,6 +45,12 @@ export async function startJoinTestbed(options: {
   hostname: string;
   /** Runs after the join server's RBAC is applied, e.g. to add node-bootstrap bindings. */
   prepareCluster?: (cp: LocalKubeCluster) => Promise<void>;
+  /** Also start kube-scheduler, for a cluster whose pods are placed on the worker. */
+  scheduler?: boolean;
+  /** Join server flags appended last (they win), e.g. --cluster-dns for the worker's kubelet. */
+  joinServerArgs?: readonly string[];
+  /** More paths of this machine made visible inside the worker. */
+  bindMounts?: readonly WorkerBindMount[];
 }): Promise<JoinTestbed> {
   const dir = await mkdtemp(join(tmpdir(), `${options.name}-`));
   const cleanups: (() => Promise<void>)[] = [() => rm(dir, { recursive: true, force: true })];
@@ -54,6 +61,7 @@ export async function startJoinTestbed(options: {
     const cp = await startLocalKubeCluster({
       name: options.name,
       controllerManager: true,
+      scheduler: options.scheduler === true,
       apiserverIpSans: [VIP, CP_ADDRESS],
     });
     cleanups.push(() => cp.stop());
@@ -79,6 +87,7 @@ export async function startJoinTestbed(options: {
       `file:${join(dir, 'tokens.json')}`,
       '--public-url',
       serverUrl,
+      ...(options.joinServerArgs ?? []),
     ]);
     cleanups.push(() => server.shutdown(1000));
     const admin = await issueCertificate(cp.ca, {
@@ -95,6 +104,7 @@ export async function startJoinTestbed(options: {
       bindMounts: [
         { source: AGENT, target: '/opt/bin/k8s-join', readOnly: true },
         { source: kubeBinary('kubelet'), target: '/opt/bin/kubelet', readOnly: true },
+        ...(options.bindMounts ?? []),
       ],
       // containerd's overlayfs snapshotter cannot stack on the worker's overlay root.
       scratchDirs: ['/var/lib/containerd'],
