@@ -29,6 +29,7 @@ import {
   type NodeBootstrapMode,
   joinCommandArgs,
   nodeBootstrapModeFromEnv,
+  isProcessAlive,
 } from '../harness/index.js';
 
 const NAME = 'demo';
@@ -324,15 +325,6 @@ async function keepPlayground(hosted: HostedCluster, booted: readonly JoinWorker
   return new Promise<never>(() => undefined);
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
 function readState(): PlaygroundState | undefined {
   try {
     return JSON.parse(readFileSync(STATE_FILE, 'utf8')) as PlaygroundState;
@@ -347,7 +339,7 @@ function readState(): PlaygroundState | undefined {
  */
 async function launchKeeper(): Promise<number> {
   const running = readState();
-  if (running !== undefined && isAlive(running.pid)) {
+  if (running !== undefined && isProcessAlive(running.pid)) {
     refuse(`a playground already runs (keeper pid ${running.pid}); remove it first: npm run demo -- --down`);
   }
   await mkdir(DEMO_DIR, { recursive: true });
@@ -377,7 +369,7 @@ async function launchKeeper(): Promise<number> {
     await sleep(500);
     show();
     if (readState()?.status === 'ready') return 0;
-    if (!isAlive(pid)) {
+    if (!isProcessAlive(pid)) {
       console.error(
         `npm run demo --keep: the keeper exited before the playground was ready (log: ${LOG_FILE})`,
       );
@@ -397,11 +389,11 @@ async function launchKeeper(): Promise<number> {
  */
 async function tearDownPlayground(): Promise<number> {
   const state = readState();
-  if (state !== undefined && isAlive(state.pid)) {
+  if (state !== undefined && isProcessAlive(state.pid)) {
     console.log(`stopping the playground (keeper pid ${state.pid}) ...`);
     process.kill(state.pid, 'SIGTERM');
     const deadline = Date.now() + 120_000;
-    while (isAlive(state.pid) && Date.now() < deadline) await sleep(250);
+    while (isProcessAlive(state.pid) && Date.now() < deadline) await sleep(250);
   }
   if (state !== undefined) {
     try {

@@ -70,3 +70,4 @@ export {
 } from './join/in-process-join-server.js';
 export { callJoinServer, joinRequestBody } from './join/join-server-client.js';
 export { startJoinTestbed, VIP, type JoinTestbed } from './join/join-testbed.js';
+export { isProcessAlive } from './process/is-process-alive.js';

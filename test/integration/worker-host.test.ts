@@ -19,16 +19,8 @@ import {
   type NetworkPair,
   type WorkerHost,
   eventually,
+  isProcessAlive,
 } from '../harness/index.js';
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 async function machineAddresses(): Promise<string> {
   return (await execa('ip', ['-o', 'addr'])).stdout;
@@ -58,7 +50,7 @@ async function readTcpFromWorker(
 /** What must be gone once a worker host is stopped or cleaned up. */
 async function assertWorkerGone(pid: number, netns: string, stateDir: string): Promise<void> {
   await eventually(`worker PID ${pid} to exit`, 10_000, () =>
-    Promise.resolve(isAlive(pid) ? undefined : true),
+    Promise.resolve(isProcessAlive(pid) ? undefined : true),
   );
   assert.ok(!(await networkNamespaceNames()).includes(netns), `network namespace ${netns} still exists`);
   assert.ok(
@@ -285,7 +277,7 @@ describe('worker host: systemd as PID 1 of a fake worker machine', { timeout: 30
   it('stop() leaves no process, mount, cgroup or namespace behind', async () => {
     const host = await startWorkerHost({ name: 'worker-stop' });
     const { pid, netns, stateDir } = host;
-    assert.ok(isAlive(pid));
+    assert.ok(isProcessAlive(pid));
     assert.ok((await networkNamespaceNames()).includes(netns));
     assert.ok(existsSync(join(stateDir, 'upper')));
     await host.stop();
@@ -324,7 +316,7 @@ ${death === 'exit' ? 'process.exit(3);' : 'setInterval(() => {}, 1000);'}
         child.kill('SIGKILL');
         await exited;
         // Nothing ran in the dead process: the worker outlives it until the stale cleanup.
-        assert.ok(isAlive(started.pid));
+        assert.ok(isProcessAlive(started.pid));
         const removed = await cleanupStaleTestResources();
         assert.ok(removed.networkNamespaces.includes(started.netns));
       } else {

@@ -11,6 +11,7 @@ import {
   type NetworkNamespace,
 } from '../net/network-namespace.js';
 import type { CommandResult } from '../process/command-result.js';
+import { isProcessAlive } from '../process/is-process-alive.js';
 import { registerExitCleanup } from '../process/exit-cleanup.js';
 import { uniqueTestResourceName } from '../process/test-resource-name.js';
 import { maskKubeletKernelTunables } from './kubelet-kernel-tunables.js';
@@ -88,15 +89,6 @@ function findChildPid(parent: number): number | undefined {
     }
   }
   return undefined;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 /** Blocks the thread for `ms`; only for the synchronous exit cleanup, where nothing else can run. */
@@ -238,9 +230,9 @@ export async function startWorkerHost(options: WorkerHostOptions): Promise<Worke
     cleanups.push(() => {
       // Killing PID 1 kills every process in the worker's PID namespace; the mount namespace and
       // with it the overlay go away when the last of them is gone.
-      if (systemdPid !== 0 && isAlive(systemdPid)) process.kill(systemdPid, 'SIGKILL');
+      if (systemdPid !== 0 && isProcessAlive(systemdPid)) process.kill(systemdPid, 'SIGKILL');
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
-      for (let attempt = 0; attempt < 50 && systemdPid !== 0 && isAlive(systemdPid); attempt++)
+      for (let attempt = 0; attempt < 50 && systemdPid !== 0 && isProcessAlive(systemdPid); attempt++)
         sleepSync(100);
     });
 
@@ -248,7 +240,7 @@ export async function startWorkerHost(options: WorkerHostOptions): Promise<Worke
       let text = `--- ${options.name}: boot (${child.exitCode === null ? 'running' : `exited ${child.exitCode}`}) ---\n`;
       text += tail(existsSync(bootLog) ? readFileSync(bootLog, 'utf8') : '(no log)', 30);
       text += `\n--- console ---\n${tail(readFileSync(consoleLog, 'utf8'), 30)}`;
-      if (systemdPid !== 0 && isAlive(systemdPid)) {
+      if (systemdPid !== 0 && isProcessAlive(systemdPid)) {
         const failed = await execInWorker(systemdPid, 'systemctl', ['--failed', '--no-pager'], {
           timeoutMs: 5000,
         });
@@ -312,7 +304,7 @@ export async function startWorkerHost(options: WorkerHostOptions): Promise<Worke
       async stop() {
         if (stopped) return;
         stopped = true;
-        if (isAlive(pid)) {
+        if (isProcessAlive(pid)) {
           // poweroff returns before the machine is down (or fails as D-Bus goes away); wait for PID 1.
           await execInWorker(pid, 'systemctl', ['poweroff'], { timeoutMs: 10_000 });
           await Promise.race([exited, sleep(20_000, undefined, { ref: false })]);
