@@ -8,6 +8,8 @@ import {
   isDns1123Subdomain,
   invalidArgument,
 } from '@k8s-on-k8s/shared';
+import { imageReference } from './image-reference.js';
+import { contains, formatIpv4, overlaps, parseCidr, parseIpv4 } from './ipv4.js';
 import { validateControlPlaneName, validateNamespaceName } from './names.js';
 
 /** How the hosted apiserver and join server are reached from outside the infra cluster. */
@@ -383,69 +385,10 @@ function urlHost(host: string): string {
   return isIP(host) === 6 ? `[${host}]` : host;
 }
 
-interface Cidr {
-  readonly text: string;
-  readonly network: number;
-  readonly prefix: number;
-}
-
-function parseCidr(text: string, flag: string): Cidr {
-  const [address, prefixText, ...rest] = text.split('/');
-  const network = address === undefined ? undefined : parseIpv4(address);
-  const prefix = Number(prefixText);
-  if (network === undefined || rest.length > 0 || !/^\d{1,2}$/.test(prefixText ?? '') || prefix > 32) {
-    throw invalidArgument(
-      `Expected ${flag} to be an IPv4 CIDR like 10.3.0.0/24, got ${JSON.stringify(text)}`,
-    );
-  }
-  const size = 2 ** (32 - prefix);
-  if (network % size !== 0) {
-    throw invalidArgument(
-      `Expected ${flag} to start at its network address, got ${JSON.stringify(text)} (did you mean ${formatIpv4(network - (network % size))}/${prefix}?)`,
-    );
-  }
-  return { text, network, prefix };
-}
-
-function contains(cidr: Cidr, ip: number): boolean {
-  return ip >= cidr.network && ip < cidr.network + 2 ** (32 - cidr.prefix);
-}
-
-function overlaps(a: Cidr, b: Cidr): boolean {
-  return contains(a, b.network) || contains(b, a.network);
-}
-
-function parseIpv4(text: string): number | undefined {
-  if (isIP(text) !== 4) return undefined;
-  return text.split('.').reduce((sum, octet) => sum * 256 + Number(octet), 0);
-}
-
-function formatIpv4(value: number): string {
-  return [24, 16, 8, 0].map((shift) => Math.floor(value / 2 ** shift) % 256).join('.');
-}
-
 function hostName(text: string, flag: string): string {
   const host = text.toLowerCase();
   if (isIP(host) !== 0 || isDns1123Subdomain(host)) return host;
   throw invalidArgument(`Expected ${flag} to be a DNS name or an IP address, got ${JSON.stringify(text)}`);
-}
-
-// An image reference as the container runtime parses it (github.com/distribution/reference): an
-// optional registry (it has a dot or a port, or is localhost), lowercase path components, an
-// optional tag and an optional digest.
-const PATH_COMPONENT = '[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*';
-const DOMAIN_COMPONENT = '(?:[a-zA-Z0-9]|[a-zA-Z0-9][a-zA-Z0-9-]*[a-zA-Z0-9])';
-const REGISTRY = `(?:(?:localhost|${DOMAIN_COMPONENT}(?:\\.${DOMAIN_COMPONENT})+)(?::[0-9]+)?|${DOMAIN_COMPONENT}:[0-9]+)`;
-const IMAGE_REFERENCE = new RegExp(
-  `^(?:${REGISTRY}/)?${PATH_COMPONENT}(?:/${PATH_COMPONENT})*(?::[\\w][\\w.-]{0,127})?(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?$`,
-);
-
-function imageReference(text: string, field: string): string {
-  const name = text.replace(/@.*$/, '').replace(/:[\w][\w.-]*$/, '');
-  if (IMAGE_REFERENCE.test(text) && name.length <= 255) return text;
-  throw invalidArgument(
-    `Expected ${field} to be an image reference like registry.example/k8s-join-server:v1 (lowercase repository, optional :tag and @sha256:digest), got ${JSON.stringify(text)}`,
-  );
 }
 
 function nodePort(port: number | undefined, field: string): number | undefined {

@@ -1,0 +1,71 @@
+// kube-controller-manager: signs and approves node CSRs with the cluster CA, cleans up bootstrap tokens.
+import type { V1Deployment } from '@kubernetes/client-node';
+import { type ControlPlaneSpec } from '../spec.js';
+import { componentName } from '../names.js';
+
+import {
+  COMPONENT_RESOURCES,
+  PKI_DIR,
+  container,
+  deployment,
+  kubeconfigArgs,
+  pkiVolume,
+  podTemplate,
+  probes,
+  secretVolume,
+} from './pod-kit.js';
+
+export function renderControllerManager(spec: ControlPlaneSpec): V1Deployment {
+  const port = 10257;
+  const args = [
+    '--allocate-node-cidrs=true',
+    ...kubeconfigArgs(),
+    '--bind-address=0.0.0.0',
+    `--client-ca-file=${PKI_DIR}/ca.crt`,
+    `--cluster-cidr=${spec.podCidr}`,
+    `--cluster-name=${spec.name}`,
+    `--cluster-signing-cert-file=${PKI_DIR}/ca.crt`,
+    `--cluster-signing-key-file=${PKI_DIR}/ca.key`,
+    // bootstrapsigner and tokencleaner are off by default; node bootstrap tokens need both.
+    '--controllers=*,bootstrapsigner,tokencleaner',
+    '--leader-elect=true',
+    '--profiling=false',
+    `--requestheader-client-ca-file=${PKI_DIR}/front-proxy-ca.crt`,
+    `--root-ca-file=${PKI_DIR}/ca.crt`,
+    `--secure-port=${port}`,
+    `--service-account-private-key-file=${PKI_DIR}/sa.key`,
+    `--service-cluster-ip-range=${spec.serviceCidr}`,
+    '--use-service-account-credentials=true',
+  ];
+  return deployment(
+    spec,
+    'controller-manager',
+    podTemplate(spec, 'controller-manager', {
+      containers: [
+        container(
+          'kube-controller-manager',
+          `registry.k8s.io/kube-controller-manager:${spec.kubernetesVersion}`,
+          'kube-controller-manager',
+          args,
+          {
+            resources: COMPONENT_RESOURCES['controller-manager'],
+            volumeMounts: [
+              { name: 'pki', mountPath: PKI_DIR, readOnly: true },
+              { name: 'kubeconfig', mountPath: '/etc/kubernetes/kubeconfig', readOnly: true },
+            ],
+            ...probes(port, 'HTTPS', '/healthz', '/healthz'),
+          },
+        ),
+      ],
+      volumes: [
+        pkiVolume(spec, 'pki', [
+          ['ca', 'tls.crt', 'ca.crt'],
+          ['ca', 'tls.key', 'ca.key'],
+          ['frontProxyCa', 'tls.crt', 'front-proxy-ca.crt'],
+          ['serviceAccount', 'sa.key', 'sa.key'],
+        ]),
+        secretVolume('kubeconfig', `${componentName(spec, 'controller-manager')}-kubeconfig`),
+      ],
+    }),
+  );
+}

@@ -1,0 +1,167 @@
+// What every control-plane workload is made of: labels, the PKI and kubeconfig volumes, the restricted
+// security context, containers with probes, and the checksum that rolls pods when their inputs change.
+import { createHash } from 'node:crypto';
+import type {
+  V1Container,
+  V1Deployment,
+  V1PodSpec,
+  V1PodTemplateSpec,
+  V1ResourceRequirements,
+  V1Volume,
+} from '@kubernetes/client-node';
+import { type ControlPlaneSpec } from '../spec.js';
+import { pkiSecretName, type PkiName } from '../pki.js';
+import { CONTROL_PLANE_LABEL, COMPONENT_LABEL, CHECKSUM_ANNOTATION } from '../../contract.js';
+import { componentName, controlPlaneLabels, type Component } from '../names.js';
+
+/** In-container ports. The apiserver listens on 443 so the hosted `kubernetes` Endpoints read VIP:443. */
+export const PORTS = {
+  etcdClient: 2379,
+  etcdPeer: 2380,
+  etcdMetrics: 2381,
+  apiserver: 443,
+  joinServer: 8443,
+};
+/**
+ * Requests sized for the seed's promise (a whole control plane in about what a few pods use): together
+ * 550m CPU and 832Mi. No CPU limits (throttling an apiserver makes it time out); memory limits
+ * leave room for a burst during a relist.
+ */
+export const COMPONENT_RESOURCES: Readonly<Record<Component, V1ResourceRequirements>> = {
+  etcd: { requests: { cpu: '100m', memory: '192Mi' }, limits: { memory: '512Mi' } },
+  apiserver: { requests: { cpu: '250m', memory: '384Mi' }, limits: { memory: '1Gi' } },
+  'controller-manager': { requests: { cpu: '100m', memory: '128Mi' }, limits: { memory: '384Mi' } },
+  scheduler: { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '256Mi' } },
+  'join-server': { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '128Mi' } },
+};
+export const PKI_DIR = '/etc/kubernetes/pki';
+const KUBECONFIG_PATH = '/etc/kubernetes/kubeconfig/kubeconfig';
+export function componentLabels(spec: ControlPlaneSpec, component: Component): Record<string, string> {
+  return { ...controlPlaneLabels(spec), [COMPONENT_LABEL]: component };
+}
+export function selector(spec: ControlPlaneSpec, component: Component): Record<string, string> {
+  return { [CONTROL_PLANE_LABEL]: spec.name, [COMPONENT_LABEL]: component };
+}
+/** A projected volume of files picked from PKI Secrets: [pki piece, Secret key, file name]. */
+export function pkiVolume(
+  spec: ControlPlaneSpec,
+  name: string,
+  files: readonly [PkiName, string, string][],
+): V1Volume {
+  const bySecret = new Map<string, { key: string; path: string }[]>();
+  for (const [pkiName, key, path] of files) {
+    const secretName = pkiSecretName(spec, pkiName);
+    bySecret.set(secretName, [...(bySecret.get(secretName) ?? []), { key, path }]);
+  }
+  return {
+    name,
+    projected: {
+      defaultMode: 0o440,
+      sources: [...bySecret].map(([secretName, items]) => ({ secret: { name: secretName, items } })),
+    },
+  };
+}
+export function secretVolume(name: string, secretName: string): V1Volume {
+  return { name, secret: { secretName, defaultMode: 0o440 } };
+}
+const NON_ROOT = {
+  runAsNonRoot: true,
+  runAsUser: 65532,
+  runAsGroup: 65532,
+  fsGroup: 65532,
+  seccompProfile: { type: 'RuntimeDefault' },
+};
+export const RESTRICTED_CONTAINER = {
+  allowPrivilegeEscalation: false,
+  readOnlyRootFilesystem: true,
+  capabilities: { drop: ['ALL'] },
+};
+export function podTemplate(
+  spec: ControlPlaneSpec,
+  component: Component,
+  podSpec: V1PodSpec,
+): V1PodTemplateSpec {
+  return {
+    metadata: { labels: componentLabels(spec, component) },
+    // The components talk to the hosted apiserver with their own kubeconfigs; the infra cluster's
+    // API and its Service environment variables are of no use to them.
+    spec: Object.assign(
+      { automountServiceAccountToken: false, enableServiceLinks: false, securityContext: NON_ROOT },
+      podSpec,
+    ),
+  };
+}
+export function container(
+  name: string,
+  image: string,
+  command: string,
+  args: string[],
+  extra: Partial<V1Container>,
+): V1Container {
+  return {
+    name,
+    image,
+    command: [command],
+    args,
+    securityContext: RESTRICTED_CONTAINER,
+    ...extra,
+  };
+}
+export function probes(
+  port: number,
+  scheme: 'HTTP' | 'HTTPS',
+  live: string,
+  ready: string,
+): Partial<V1Container> {
+  return {
+    startupProbe: { httpGet: { path: live, port, scheme }, periodSeconds: 5, failureThreshold: 60 },
+    livenessProbe: { httpGet: { path: live, port, scheme }, periodSeconds: 10, failureThreshold: 6 },
+    readinessProbe: { httpGet: { path: ready, port, scheme }, periodSeconds: 5 },
+  };
+}
+export function deployment(
+  spec: ControlPlaneSpec,
+  component: Component,
+  template: V1PodTemplateSpec,
+): V1Deployment {
+  return {
+    apiVersion: 'apps/v1',
+    kind: 'Deployment',
+    metadata: {
+      name: componentName(spec, component),
+      namespace: spec.namespace,
+      labels: componentLabels(spec, component),
+    },
+    spec: { replicas: 1, selector: { matchLabels: selector(spec, component) }, template },
+  };
+}
+export function kubeconfigArgs(): string[] {
+  return [
+    `--authentication-kubeconfig=${KUBECONFIG_PATH}`,
+    `--authorization-kubeconfig=${KUBECONFIG_PATH}`,
+    `--kubeconfig=${KUBECONFIG_PATH}`,
+  ];
+}
+/** Hashes the pod's args and the Secrets it mounts into an annotation, so a real change rolls it. */
+export function addChecksum(
+  template: V1PodTemplateSpec | undefined,
+  secretData: ReadonlyMap<string, Readonly<Record<string, string>>>,
+): void {
+  if (template?.spec === undefined) return;
+  const mounted = (template.spec.volumes ?? []).flatMap((volume) => [
+    ...(volume.secret?.secretName === undefined ? [] : [volume.secret.secretName]),
+    ...(volume.projected?.sources ?? []).flatMap((source) =>
+      source.secret?.name === undefined ? [] : [source.secret.name],
+    ),
+  ]);
+  const hash = createHash('sha256');
+  hash.update(JSON.stringify(template.spec.containers.map((c) => [c.image, c.command, c.args])));
+  for (const name of [...new Set(mounted)].sort()) {
+    hash.update(name);
+    hash.update(JSON.stringify(secretData.get(name) ?? null));
+  }
+  template.metadata = {
+    labels: template.metadata?.labels ?? {},
+    annotations: { [CHECKSUM_ANNOTATION]: hash.digest('hex') },
+  };
+}

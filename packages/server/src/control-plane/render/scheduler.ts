@@ -1,0 +1,45 @@
+// kube-scheduler.
+import type { V1Deployment } from '@kubernetes/client-node';
+import { type ControlPlaneSpec } from '../spec.js';
+import { componentName } from '../names.js';
+
+import {
+  COMPONENT_RESOURCES,
+  container,
+  deployment,
+  kubeconfigArgs,
+  podTemplate,
+  probes,
+  secretVolume,
+} from './pod-kit.js';
+
+export function renderScheduler(spec: ControlPlaneSpec): V1Deployment {
+  const port = 10259;
+  const args = [
+    ...kubeconfigArgs(),
+    '--bind-address=0.0.0.0',
+    '--leader-elect=true',
+    '--profiling=false',
+    `--secure-port=${port}`,
+  ];
+  return deployment(
+    spec,
+    'scheduler',
+    podTemplate(spec, 'scheduler', {
+      containers: [
+        container(
+          'kube-scheduler',
+          `registry.k8s.io/kube-scheduler:${spec.kubernetesVersion}`,
+          'kube-scheduler',
+          args,
+          {
+            resources: COMPONENT_RESOURCES.scheduler,
+            volumeMounts: [{ name: 'kubeconfig', mountPath: '/etc/kubernetes/kubeconfig', readOnly: true }],
+            ...probes(port, 'HTTPS', '/healthz', '/healthz'),
+          },
+        ),
+      ],
+      volumes: [secretVolume('kubeconfig', `${componentName(spec, 'scheduler')}-kubeconfig`)],
+    }),
+  );
+}
