@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Builds the real Kubernetes binaries the tests and images run (kube-apiserver,
-# kube-controller-manager, kube-scheduler, kubelet, kube-proxy) and etcd from their Go modules into
+# kube-controller-manager, kube-scheduler, kubelet, kube-proxy, and kubectl: a client nobody here
+# wrote, of the same version, for the end-to-end tier and the playground) and etcd from their Go modules into
 # .cache/kube/<version>/.
 # A binary that already exists is left alone, so a second run is a no-op.
 set -euo pipefail
@@ -38,7 +39,7 @@ build() { # build NAME PACKAGE [extra go build args...]
 }
 
 build etcd ./etcd -ldflags "-s -w"
-for cmd in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy; do
+for cmd in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl; do
   build "$cmd" "k8s.io/kubernetes/cmd/$cmd" -ldflags "$ldflags"
 done
 echo "$etcd_version" > "$out/ETCD_VERSION"

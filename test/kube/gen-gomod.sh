@@ -22,7 +22,7 @@ gomod=$(go mod download -json "k8s.io/kubernetes@$version" | sed -n 's/.*"GoMod"
   echo ")"
   echo
   echo "tool ("
-  for cmd in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy; do
+  for cmd in kube-apiserver kube-controller-manager kube-scheduler kubelet kube-proxy kubectl; do
     printf '\tk8s.io/kubernetes/cmd/%s\n' "$cmd"
   done
   echo ")"
