@@ -14,7 +14,7 @@ suite=bookworm
 packages=(systemd systemd-sysv dbus iproute2 ca-certificates procps curl
   containerd runc containernetworking-plugins iptables)
 # Bump when the customisation below changes, so cached roots are rebuilt.
-revision=5
+revision=7
 # The pods' sandbox image, built offline (registry.k8s.io/pause cannot be pulled); see that script.
 pause_image=localhost/k8s-on-k8s/pause:1
 pause_archive=$(PAUSE_IMAGE=$pause_image "$top/scripts/pause-image-build.sh")
@@ -80,11 +80,14 @@ ln -s /etc/machine-id "$tmp/var/lib/dbus/machine-id"
 
 # containerd for the kubelet. The CRI plugin's cgroup driver must match the kubelet's (the agent
 # writes cgroupDriver: systemd), and containerd 1.6 cannot tell the kubelet which one it uses (no
-# RuntimeConfig RPC). The CNI plugins live in /usr/lib/cni on Debian, not /opt/cni/bin.
+# RuntimeConfig RPC).
 # restrict_oom_score_adj: where containerd lacks CAP_SYS_RESOURCE (the test machines withhold it),
 # runc cannot give a container a lower oom_score_adj than containerd's own and every sandbox would
 # fail to start; this clamps the kubelet's values to containerd's instead. With the capability
 # (containerd at -999 from its unit) it changes nothing.
+# The CNI binaries are looked up in /opt/cni/bin, where a CNI's DaemonSet installs its plugin (as
+# flannel's does) on every distribution that follows the CNI convention; Debian's plugins are
+# linked there.
 cat > "$tmp/etc/containerd/config.toml" <<TOML
 # Written by scripts/worker-root-build.sh.
 version = 2
@@ -99,11 +102,18 @@ version = 2
       [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
         SystemdCgroup = true
   [plugins."io.containerd.grpc.v1.cri".cni]
-    bin_dir = "/usr/lib/cni"
+    bin_dir = "/opt/cni/bin"
     conf_dir = "/etc/cni/net.d"
 TOML
-# One bridge per worker with host-local addresses; containerd adds the loopback plugin itself.
-# Every worker gets the same pod range, so pods are reachable from their own node only.
+mkdir -p "$tmp/opt/cni/bin"
+for plugin in "$tmp"/usr/lib/cni/*; do
+  ln -sf "/usr/lib/cni/${plugin##*/}" "$tmp/opt/cni/bin/${plugin##*/}"
+done
+# One bridge per worker with host-local addresses (a hosted cluster's worker removes it, so that
+# the hosted cluster's CNI is the only one); containerd adds the loopback plugin itself.
+# Every worker gets the same pod range, so pods are reachable from their own node only; it is
+# containerd's default range, apart from the hosted clusters' default pod CIDR (10.2.0.0/16), as an
+# infra cluster's pod network would be.
 mkdir -p "$tmp/etc/cni/net.d"
 cat > "$tmp/etc/cni/net.d/10-k8s-on-k8s.conflist" <<'JSON'
 {
@@ -118,7 +128,7 @@ cat > "$tmp/etc/cni/net.d/10-k8s-on-k8s.conflist" <<'JSON'
       "hairpinMode": true,
       "ipam": {
         "type": "host-local",
-        "ranges": [[{ "subnet": "10.2.0.0/24" }]],
+        "ranges": [[{ "subnet": "10.88.0.0/24" }]],
         "routes": [{ "dst": "0.0.0.0/0" }]
       }
     },
