@@ -3,7 +3,8 @@
 # from their Go modules in test/images/<module>/ into .cache/addons/<binary>-<version>, the version
 # being the one that module requires. Each has a module of its own: their dependency graphs clash
 # with each other's and with the Kubernetes wrapper's (flannel needs containernetworking/plugins
-# v1.9.1, the CNI plugin v0.9.1; CoreDNS is on client-go v0.37, flannel v0.34).
+# v1.9.1, the CNI plugin v0.9.1; CoreDNS is on client-go v0.37, flannel v0.34). Also the probe the
+# end-to-end tests run in pods (test/images/probe), this repository's own, at its main.go's version.
 # A binary that already exists is left alone, so a second run is a no-op.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -12,9 +13,14 @@ command -v go >/dev/null || { echo "addon:build: Go is not installed (apt-get in
 mkdir -p "$out"
 
 build() { # build NAME MODULE-DIR REQUIRED-MODULE PACKAGE VERSION-VARIABLE [CGO_ENABLED]
-  local name=$1 mod="$top/test/images/$2" required=$3 pkg=$4 variable=$5 cgo=${6:-0} version
-  version=$(sed -n "s#^\s*\(require \)\?$required \(v[^ ]*\).*#\2#p" "$mod/go.mod")
-  [ -n "$version" ] || { echo "addon:build: test/images/$2/go.mod does not require $required" >&2; exit 1; }
+  local version
+  version=$(sed -n "s#^\s*\(require \)\?$3 \(v[^ ]*\).*#\2#p" "$top/test/images/$2/go.mod")
+  [ -n "$version" ] || { echo "addon:build: test/images/$2/go.mod does not require $3" >&2; exit 1; }
+  compile "$1" "$2" "$version" "$4" "-X $5=$version" "${6:-0}"
+}
+
+compile() { # compile NAME MODULE-DIR VERSION PACKAGE EXTRA-LDFLAGS CGO_ENABLED
+  local name=$1 mod="$top/test/images/$2" version=$3 pkg=$4 ldflags=$5 cgo=$6
   local bin="$out/$name-$version"
   if [ -x "$bin" ]; then echo "addon:build: $name $version present"; return; fi
   local start=$SECONDS
@@ -22,7 +28,7 @@ build() { # build NAME MODULE-DIR REQUIRED-MODULE PACKAGE VERSION-VARIABLE [CGO_
   # A cgo build links statically, as upstream's Makefile does, so the image needs no C library; Go's
   # own resolver and user lookup keep glibc's NSS (which a static binary cannot load) out of it.
   (cd "$mod" && CGO_ENABLED=$cgo go build -trimpath -tags netgo,osusergo \
-    -ldflags "-s -w -X $variable=$version -extldflags -static" -o "$bin.tmp" "$pkg")
+    -ldflags "-s -w $ldflags -extldflags -static" -o "$bin.tmp" "$pkg")
   mv "$bin.tmp" "$bin"
   echo "addon:build: $name built in $((SECONDS - start))s, $(du -h "$bin" | cut -f1)"
 }
@@ -35,4 +41,8 @@ build flanneld flannel github.com/flannel-io/flannel github.com/flannel-io/flann
 build flannel-cni-plugin flannel-cni-plugin github.com/containernetworking/plugins \
   github.com/containernetworking/plugins/plugins/meta/flannel \
   github.com/containernetworking/plugins/pkg/utils/buildversion.BuildVersion
+# Standard library only, so nothing to require: the version is main.go's `const version`.
+probe_version=$(sed -n 's/^const version = "\(v[^"]*\)"$/\1/p' "$top/test/images/probe/main.go")
+[ -n "$probe_version" ] || { echo "addon:build: test/images/probe/main.go declares no version" >&2; exit 1; }
+compile probe probe "$probe_version" . "" 0
 echo "addon:build: binaries in $out"

@@ -2,7 +2,8 @@
 // Builds, without a container daemon, every image the renderers name, at exactly the names and tags
 // they render: the join server (k8s-join-server as one executable, scripts/lib/build-sea.mjs), the
 // control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler), kube-proxy, CoreDNS
-// and flannel with its CNI plugin, each a small description of its root below. The binaries come
+// and flannel with its CNI plugin, each a small description of its root below; and the probe the
+// end-to-end tests run in pods (test/images/probe), which no renderer names. The binaries come
 // from their Go modules (scripts/kube-build.sh, scripts/addon-build.sh, run here when one is
 // missing); the C programs and libraries some images need (iptables, conntrack, cp) from the files
 // of their Debian packages. scripts/lib/oci-archive.mjs packs each reproducibly into
@@ -36,6 +37,7 @@ const server = await import(join(top, 'packages', 'server', 'dist', 'src', 'inde
 const { DEFAULT_KUBERNETES_VERSION } = await import(
   join(top, 'packages', 'shared', 'dist', 'src', 'index.js')
 );
+const { PROBE_IMAGE } = await import(join(top, 'test', 'dist', 'harness', 'image', 'probe-image.js'));
 const { license } = JSON.parse(readFileSync(join(top, 'package.json'), 'utf8'));
 const PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 // The component images' contents come from their Go modules, not from this repository's commits:
@@ -49,6 +51,13 @@ function requiredVersion(dir, module) {
   const version = new RegExp(`^\\s*(?:require )?${module} (v\\S+)`, 'm').exec(goMod)?.[1];
   if (version === undefined)
     throw new Error(`build:images: test/images/${dir}/go.mod does not require ${module}`);
+  return version;
+}
+/** The probe's version: test/images/probe/main.go's `const version`, which its binary is built at. */
+function probeVersion() {
+  const main = readFileSync(join(top, 'test', 'images', 'probe', 'main.go'), 'utf8');
+  const version = /^const version = "(v[^"]*)"$/m.exec(main)?.[1];
+  if (version === undefined) throw new Error('build:images: test/images/probe/main.go declares no version');
   return version;
 }
 const addonBin = (name, version) => join(top, '.cache', 'addons', `${name}-${version}`);
@@ -85,7 +94,7 @@ function staticImage(binary, path) {
   return new ImageRoot().users().file(path, { source: binary, mode: 0o755 });
 }
 
-/** How each rendered image repository is built; `tag` is the rendered tag, `user` the rendered user if any. */
+/** How each image is built (the rendered ones and the probe), at `tag`; `user` is the rendered one if any. */
 const IMAGES = {
   'ghcr.io/k8s-on-k8s/k8s-join-server': async () => {
     const executable = await buildSingleExecutable({
@@ -227,6 +236,23 @@ const IMAGES = {
       createdBy: `github.com/containernetworking/plugins/plugins/meta/flannel@${version} (scripts/addon-build.sh) on coreutils`,
     };
   },
+  [PROBE_IMAGE.slice(0, PROBE_IMAGE.lastIndexOf(':'))]: ({ tag }) => {
+    const version = probeVersion();
+    if (version !== tag) throw new Error(`build:images: test/images/probe is ${version}, not ${tag}`);
+    return {
+      root: staticImage(addonBin('probe', version), 'probe'),
+      config: { user: `${NONROOT}:${NONROOT}`, entrypoint: '/probe', workingdir: '/' },
+      labels: labelsOf({
+        title: 'probe',
+        description:
+          "The end-to-end tests' probe: DNS, in-cluster API and HTTP checks, the outcome in the termination message",
+        version,
+        source: 'https://github.com/k8s-on-k8s/k8s-on-k8s',
+        licenses: license,
+      }),
+      createdBy: `test/images/probe ${version} (scripts/addon-build.sh)`,
+    };
+  },
 };
 
 function kubernetesTag(tag) {
@@ -300,10 +326,13 @@ ensureBinaries('addon-build.sh', [
     'flannel-cni-plugin',
     requiredVersion('flannel-cni-plugin', 'github.com/containernetworking/plugins'),
   ),
+  addonBin('probe', probeVersion()),
 ]);
 
+// The probe is a test image: no renderer names it, so it is added here, running as its image's user.
+const images = new Map([...(await renderedImages()), [PROBE_IMAGE, undefined]]);
 let total = 0;
-for (const [image, user] of await renderedImages()) {
+for (const [image, user] of images) {
   const describe = IMAGES[image.slice(0, image.lastIndexOf(':'))];
   if (describe === undefined)
     throw new Error(`build:images: the renderers name ${image}, which nothing here builds`);

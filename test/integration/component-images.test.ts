@@ -3,10 +3,16 @@
 // skopeo, unpacked, and each container's rendered command runs inside that root by chroot as the
 // rendered user (else the image's): long-running ones answer their version flag, init containers
 // run their rendered args against the directories their volumes mount, and kube-proxy and flanneld
-// find the iptables and conntrack they call.
+// find the iptables and conntrack they call. And the probe image the end-to-end tests run, which
+// no renderer names: its /probe runs in its root by chroot as its user, with what the kubelet
+// mounts (the pod's /etc/hosts, /dev/termination-log, the service account), against real servers.
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { chownSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -17,10 +23,12 @@ import {
   renderControlPlane,
   renderHostedAssets,
 } from '@k8s-on-k8s/server';
+import { createCertificateAuthority, issueCertificate } from '@k8s-on-k8s/shared';
 import {
   CHROOT,
   chrootArgs,
   imageArchivePath,
+  PROBE_IMAGE,
   readImageIndex,
   unpackImageArchive,
   type UnpackedImage,
@@ -282,5 +290,149 @@ describe(
         }
       });
     }
+  },
+);
+
+/** What a probe run left: its exit code, its output, and the termination message the kubelet would read. */
+interface ProbeRun {
+  readonly status: number | null;
+  readonly output: string;
+  readonly message: string;
+}
+
+const probeArchive = imageArchivePath(PROBE_IMAGE);
+
+describe(
+  `the probe image ${PROBE_IMAGE} (npm run build:images)`,
+  { skip: existsSync(probeArchive) ? false : `${probeArchive} not built: run \`npm run build:images\`` },
+  () => {
+    const token = 'probe-test-token';
+    let dir = '';
+    let unpacked: UnpackedImage;
+    let messagePath = '';
+
+    /** Runs /probe in the image as its user; asynchronous, as the servers it calls are in this process. */
+    function runProbe(args: readonly string[], env: Record<string, string> = {}): Promise<ProbeRun> {
+      writeFileSync(messagePath, '');
+      const argv = chrootArgs(unpacked.rootfs, unpacked.image.config.User ?? '', ['/probe', ...args]);
+      return new Promise((resolve) => {
+        const child = execFile(
+          CHROOT,
+          argv,
+          { encoding: 'utf8', env, timeout: 30_000 },
+          (_, stdout, stderr) => {
+            resolve({
+              status: child.exitCode,
+              output: stdout + stderr,
+              message: readFileSync(messagePath, 'utf8'),
+            });
+          },
+        );
+      });
+    }
+
+    before(() => {
+      dir = mkdtempSync(join(tmpdir(), 'probe-image-'));
+      unpacked = unpackImageArchive(probeArchive, dir);
+      const { rootfs } = unpacked;
+      writeFileSync(join(rootfs, 'etc/hosts'), '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost\n');
+      // The kubelet mounts an empty file there that the container's user may write.
+      mkdirSync(join(rootfs, 'dev'));
+      messagePath = join(rootfs, 'dev/termination-log');
+      writeFileSync(messagePath, '');
+      chownSync(messagePath, 65532, 65532);
+      mkdirSync(join(rootfs, 'var/run/secrets/kubernetes.io/serviceaccount'), { recursive: true });
+      writeFileSync(join(rootfs, 'var/run/secrets/kubernetes.io/serviceaccount/token'), `${token}\n`);
+    });
+
+    after(() => {
+      if (dir !== '') rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('is named for ctr import, runs /probe as nonroot and carries its labels', () => {
+      const [entry] = readImageIndex(probeArchive);
+      assert.equal(entry?.annotations?.['io.containerd.image.name'], PROBE_IMAGE);
+      const { config } = unpacked.image;
+      assert.deepEqual(config.Entrypoint, ['/probe']);
+      assert.equal(config.User, '65532:65532');
+      assert.equal(config.Labels?.['org.opencontainers.image.title'], 'probe');
+      assert.equal(config.Labels['org.opencontainers.image.version'], PROBE_IMAGE.split(':').at(-1));
+      assert.equal(config.Labels['org.opencontainers.image.licenses'], 'Apache-2.0');
+      assert.match(config.Labels['org.opencontainers.image.source'] ?? '', /^https:\/\//);
+    });
+
+    it('resolves localhost from the /etc/hosts the kubelet writes, and fails on an address it lacks', async () => {
+      const found = await runProbe(['resolve', 'localhost', '--timeout', '2s']);
+      assert.equal(found.status, 0, found.output);
+      assert.match(found.message, /^ok resolve localhost -> .*\b127\.0\.0\.1\b.*\n$/);
+      assert.equal(found.output, found.message);
+
+      const missing = await runProbe(['resolve', 'localhost', '--expect-ip', '10.0.0.1', '--timeout', '1s']);
+      assert.equal(missing.status, 1, missing.output);
+      assert.match(missing.message, /^fail resolve localhost: 10\.0\.0\.1 is not among /);
+    });
+
+    it('gets a URL, printing its body, and fails when the body lacks what is expected', async () => {
+      const server = createServer((_, res) => res.end('x marks the spot\n')).listen(0, '127.0.0.1');
+      await once(server, 'listening');
+      try {
+        const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+        const got = await runProbe(['get', url, '--expect', 'x']);
+        assert.equal(got.status, 0, got.output);
+        assert.equal(got.output, `x marks the spot\n${got.message}`);
+        assert.equal(got.message, `ok get ${url} -> 200, 17 bytes\n`);
+
+        const lacking = await runProbe(['get', url, '--expect', 'treasure', '--timeout', '1s']);
+        assert.equal(lacking.status, 1, lacking.output);
+        assert.match(lacking.message, /^fail get .*: the body does not contain "treasure"/);
+      } finally {
+        server.close();
+      }
+    });
+
+    it("reads /version as an in-cluster client: the service account's token and CA, --host for TLS", async () => {
+      const ca = await createCertificateAuthority('probe-test-ca');
+      const cert = await issueCertificate(ca, {
+        commonName: 'kube-apiserver',
+        dnsNames: ['localhost'],
+        ipAddresses: ['127.0.0.1'],
+        usage: 'server',
+      });
+      writeFileSync(join(unpacked.rootfs, 'var/run/secrets/kubernetes.io/serviceaccount/ca.crt'), ca.certPem);
+      const authorizations: (string | undefined)[] = [];
+      const api = createHttpsServer({ cert: cert.certPem, key: cert.keyPem }, (req, res) => {
+        authorizations.push(req.headers.authorization);
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ major: '1', gitVersion: 'v1.37.2-probe-test' }));
+      }).listen(0, '127.0.0.1');
+      await once(api, 'listening');
+      try {
+        const port = String((api.address() as AddressInfo).port);
+        const env = { KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: port };
+        const direct = await runProbe(['api-version', '--timeout', '5s'], env);
+        assert.equal(direct.status, 0, direct.output);
+        assert.equal(
+          direct.message,
+          `ok api-version https://127.0.0.1:${port}/version -> v1.37.2-probe-test\n`,
+        );
+        const named = await runProbe(['api-version', '--host', 'localhost', '--timeout', '5s'], env);
+        assert.equal(named.status, 0, named.output);
+        assert.match(
+          named.message,
+          /^ok api-version https:\/\/localhost:\d+\/version -> v1\.37\.2-probe-test\n$/,
+        );
+        assert.deepEqual(authorizations, [`Bearer ${token}`, `Bearer ${token}`]);
+        assert.ok(!named.output.includes(token), 'the token is never printed');
+      } finally {
+        api.close();
+      }
+    });
+
+    it('answers a usage error with exit 2 and the usage', async () => {
+      const run = await runProbe(['get']);
+      assert.equal(run.status, 2, run.output);
+      assert.match(run.output, /^usage:\n {2}probe resolve NAME/m);
+      assert.equal(run.message, 'fail usage: get takes 1 argument(s), got []\n');
+    });
   },
 );
