@@ -26,6 +26,7 @@ export function renderHostedAssets(spec: ControlPlaneSpec): KubernetesObject[] {
   const labels = controlPlaneLabels(spec);
   return [
     ...renderNodeBootstrapRbac(labels),
+    renderKubeletApiAccess(labels),
     ...renderJoinServerRbac().map((object): KubernetesObject => ({
       ...object,
       metadata: { ...object.metadata, labels: { ...object.metadata.labels, ...labels } },
@@ -72,6 +73,20 @@ function renderNodeBootstrapRbac(labels: Record<string, string>): KubernetesObje
       labels,
     ),
   ];
+}
+
+/**
+ * The apiserver's kubelet-client certificate (CN kube-apiserver-kubelet-client) may use the kubelet
+ * API (logs, exec, port-forward, metrics), as kubeadm grants: without it the kubelet's webhook
+ * authorizer refuses `kubectl logs` and `exec` with "Forbidden … nodes/proxy".
+ */
+function renderKubeletApiAccess(labels: Record<string, string>): KubernetesObject {
+  return clusterRoleBinding(
+    'k8s-on-k8s:apiserver-kubelet-api-admin',
+    'system:kubelet-api-admin',
+    [{ kind: 'User', name: 'kube-apiserver-kubelet-client' }],
+    labels,
+  );
 }
 
 function renderKubeProxy(spec: ControlPlaneSpec, labels: Record<string, string>): KubernetesObject[] {
