@@ -22,7 +22,9 @@ export {
   type InfraCluster,
 } from './kube/infra-cluster.js';
 
-// image/: the image archives build:images leaves in dist/images, unpacked for chroot.
+export { startHostedOnInfra, type HostedOnInfra, type HostedOnInfraOptions } from './kube/hosted-on-infra.js';
+
+// image/: the image archives build:images leaves in dist/images, unpacked for chroot, and the probe's name.
 export {
   CHROOT,
   chrootArgs,
@@ -32,6 +34,8 @@ export {
   type ImageConfig,
   type UnpackedImage,
 } from './image/image-archive.js';
+export { PROBE_IMAGE } from './image/probe-image.js';
+export { NODE_IMAGES_MOUNT, importImages, nodeImages } from './image/node-images.js';
 
 // net/: test network namespaces and the links between them and this machine.
 export { createNetworkNamespace, type NetworkNamespace } from './net/network-namespace.js';
@@ -57,6 +61,7 @@ export { formatNodeTable } from './worker/node-table.js';
 // process/: child processes, cleanup and bounded waits.
 export { ChildProcessGroup } from './process/child-process-group.js';
 export { eventually } from './process/eventually.js';
+export { runCommand } from './process/run-command.js';
 export { TEST_RESOURCE_PREFIX } from './process/test-resource-name.js';
 export { cleanupStaleTestResources } from './process/cleanup-stale-test-resources.js';
 

@@ -34,6 +34,8 @@ export interface JoinTestbed {
   /** A system:masters client certificate of the cluster CA, for the join server's admin API. */
   readonly admin: CertifiedKeyPair;
   readonly worker: WorkerHost;
+  /** The control-plane namespace (CP_ADDRESS): the worker's veth peer and default gateway. */
+  readonly cpNetns: NetworkNamespace;
   /** The join server as the worker reaches it. */
   readonly serverUrl: string;
   stop(): Promise<void>;
@@ -128,7 +130,7 @@ export async function startJoinTestbed(options: {
       await exposeInNamespace({ netns: cpNetns, address: CP_ADDRESS, port: 8443, targetPort: server.port }),
     ];
     for (const exposure of exposures) cleanups.push(() => exposure.stop());
-    return { cp, server, admin, worker, serverUrl, stop };
+    return { cp, server, admin, worker, cpNetns, serverUrl, stop };
   } catch (error) {
     await stop();
     throw error;

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -10,6 +9,7 @@ import { exposeInNamespace, type NamespaceExposure } from '../net/namespace-expo
 import { relayFromNamespace, type NamespaceRelay } from '../net/namespace-relay.js';
 import { createNetworkNamespace, type NetworkNamespace } from '../net/network-namespace.js';
 import type { CommandResult } from '../process/command-result.js';
+import { runCommand } from '../process/run-command.js';
 import { REPO_ROOT } from '../repo-root.js';
 import { startLocalKubeCluster, type LocalKubeCluster } from './local-kube-cluster.js';
 import { loadRenderedControlPlane, type RenderedControlPlane } from './rendered-control-plane.js';
@@ -72,44 +72,6 @@ export interface HostedCluster {
   stopComponents(): Promise<void>;
   /** Stops everything, removes the namespaces and temp dirs; safe to call twice. */
   stop(): Promise<void>;
-}
-
-/** Runs `command` to completion, capturing output, each line also timestamped to `onLine`. */
-function runCommand(
-  command: string,
-  args: readonly string[],
-  options: { cwd?: string; timeoutMs: number; onLine?: (line: string) => void },
-): Promise<CommandResult> {
-  return new Promise((resolve) => {
-    const child = spawn(command, args, { cwd: options.cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    let partial = '';
-    const lines = (chunk: string): void => {
-      partial += chunk;
-      const parts = partial.split('\n');
-      partial = parts.pop() ?? '';
-      for (const line of parts) options.onLine?.(line);
-    };
-    child.stdout.on('data', (chunk: Buffer) => {
-      stdout += chunk.toString('utf8');
-      lines(chunk.toString('utf8'));
-    });
-    child.stderr.on('data', (chunk: Buffer) => {
-      stderr += chunk.toString('utf8');
-      lines(chunk.toString('utf8'));
-    });
-    const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs);
-    child.once('error', (error) => {
-      clearTimeout(timer);
-      resolve({ stdout, stderr: `${stderr}${error.message}`, exitCode: -1 });
-    });
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      if (partial !== '') options.onLine?.(partial);
-      resolve({ stdout, stderr, exitCode: code ?? -1 });
-    });
-  });
 }
 
 /** Waits until `address:port` accepts a TCP connection inside `netns`. */

@@ -1,5 +1,3 @@
-import { existsSync } from 'node:fs';
-import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
   CoreV1Api,
@@ -9,10 +7,10 @@ import {
 } from '@kubernetes/client-node';
 import { caCertHash } from '@k8s-on-k8s/shared';
 import { applyObjects, buildControlPlaneSpec, renderHostedAssets } from '@k8s-on-k8s/server';
-import { imageArchivePath } from '../image/image-archive.js';
+import { NODE_IMAGES_MOUNT, importImages as importNodeImages, nodeImages } from '../image/node-images.js';
 import { callJoinServer } from '../join/join-server-client.js';
 import { startJoinTestbed, CP_ADDRESS, VIP, WORKER_ADDRESS, type JoinTestbed } from '../join/join-testbed.js';
-import { REPO_ROOT } from '../repo-root.js';
+import type { NetworkNamespace } from '../net/network-namespace.js';
 import type { WorkerHost } from '../worker/worker-host.js';
 import type { LocalKubeCluster } from './local-kube-cluster.js';
 
@@ -22,8 +20,6 @@ import type { LocalKubeCluster } from './local-kube-cluster.js';
 
 /** The StorageClass the node's local PersistentVolumes belong to, marked default (kind's name). */
 export const INFRA_STORAGE_CLASS = 'standard';
-/** Where the image archives of dist/images appear inside the node. */
-const NODE_IMAGES_DIR = '/opt/k8s-on-k8s/images';
 /** Where the node's local PersistentVolumes live, one directory each. */
 const NODE_VOLUMES_DIR = '/var/lib/k8s-on-k8s/volumes';
 
@@ -45,6 +41,8 @@ export interface InfraCluster {
   readonly bed: JoinTestbed;
   readonly node: WorkerHost;
   readonly nodeName: string;
+  /** The network namespace holding exposedAddress; the node's default gateway. */
+  readonly cpNetns: NetworkNamespace;
   /** The node's InternalIP (its veth address). */
   readonly nodeAddress: string;
   /** The control-plane namespace's address: where the infra apiserver and join server are exposed. */
@@ -177,7 +175,7 @@ export async function startInfraCluster(options: InfraClusterOptions): Promise<I
       await applyObjects(cluster.kubeConfig(), renderInfraAddons());
     },
     joinServerArgs: ['--cluster-dns', INFRA_CLUSTER_DNS],
-    bindMounts: [{ source: join(REPO_ROOT, 'dist', 'images'), target: NODE_IMAGES_DIR, readOnly: true }],
+    bindMounts: [NODE_IMAGES_MOUNT],
   });
   const { cp: api, worker: node } = bed;
   const journal = async (lines = 60): Promise<string> => {
@@ -188,32 +186,7 @@ export async function startInfraCluster(options: InfraClusterOptions): Promise<I
     return `--- journalctl -u kubelet -u containerd (${nodeName}) ---\n${result.stdout}${result.stderr}`;
   };
   try {
-    const nodeImages = async (): Promise<string[]> => {
-      const listed = await node.exec('ctr', ['--namespace', 'k8s.io', 'images', 'list', '--quiet']);
-      if (listed.exitCode !== 0) throw new Error(`ctr images list on ${nodeName}: ${listed.stderr}`);
-      return listed.stdout.split('\n').filter((line) => line !== '');
-    };
-    const importImages = async (images: readonly string[]): Promise<void> => {
-      for (const image of images) {
-        const archive = imageArchivePath(image);
-        if (!existsSync(archive)) {
-          throw new Error(`no archive for ${image} at ${archive}: run \`npm run build:images\``);
-        }
-        const imported = await node.exec(
-          'ctr',
-          ['--namespace', 'k8s.io', 'images', 'import', `${NODE_IMAGES_DIR}/${basename(archive)}`],
-          { timeoutMs: 180_000 },
-        );
-        if (imported.exitCode !== 0) {
-          throw new Error(`ctr images import ${archive} on ${nodeName}: ${imported.stderr}`);
-        }
-      }
-      const present = await nodeImages();
-      const missing = images.filter((image) => !present.includes(image));
-      if (missing.length > 0) {
-        throw new Error(`imported, yet containerd does not list ${missing.join(', ')}: ${present.join(' ')}`);
-      }
-    };
+    const importImages = (images: readonly string[]): Promise<void> => importNodeImages(node, images);
     // Before the join, so the add-ons' pods (applied already) find their images at once.
     await importImages(workloadImages(renderInfraAddons()));
     // The worker root's resolver is its own loopback (nothing answers, so lookups fail at once). A
@@ -271,13 +244,14 @@ export async function startInfraCluster(options: InfraClusterOptions): Promise<I
       bed,
       node,
       nodeName,
+      cpNetns: bed.cpNetns,
       nodeAddress: WORKER_ADDRESS,
       exposedAddress: CP_ADDRESS,
       // startJoinTestbed exposes the apiserver there on 6443.
       exposedApiUrl: `https://${CP_ADDRESS}:6443`,
       joinToReadyMs,
       importImages,
-      nodeImages,
+      nodeImages: () => nodeImages(node),
       nodeJournal: journal,
       async podLogs(lines = 20) {
         const result = await node.exec('sh', [

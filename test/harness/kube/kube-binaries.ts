@@ -10,6 +10,7 @@ export const KUBE_BINARIES = [
   'kube-controller-manager',
   'kube-scheduler',
   'kubelet',
+  'kubectl',
 ] as const;
 export type KubeBinary = (typeof KUBE_BINARIES)[number];
 

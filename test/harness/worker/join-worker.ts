@@ -7,6 +7,7 @@ import { createNetworkPair, type NetworkPair } from '../net/network-pair.js';
 import type { CommandResult } from '../process/command-result.js';
 import { REPO_ROOT } from '../repo-root.js';
 import type { TlsBootstrapResult } from './kubelet-tls-bootstrap.js';
+import type { WorkerBindMount } from './worker-bind-mount.js';
 import { startWorkerHost, type WorkerHost } from './worker-host.js';
 
 // The worker's half of the end-to-end story: a systemd worker host in its own network namespace,
@@ -67,6 +68,8 @@ export interface JoinWorkerOptions {
   readonly mode: NodeBootstrapMode;
   /** A directory that outlives the worker (the kubelet's masked sysctls are written there). */
   readonly dir: string;
+  /** More paths of this machine made visible inside the worker (e.g. NODE_IMAGES_MOUNT). */
+  readonly bindMounts?: readonly WorkerBindMount[];
 }
 
 /** A worker host wired to the control-plane namespace. */
@@ -94,6 +97,7 @@ export async function startJoinWorker(options: JoinWorkerOptions): Promise<JoinW
     bindMounts: [
       { source: AGENT_EXECUTABLE, target: '/opt/bin/k8s-join', readOnly: true },
       { source: kubeBinary('kubelet'), target: '/opt/bin/kubelet', readOnly: true },
+      ...(options.bindMounts ?? []),
     ],
     // containerd's overlayfs snapshotter cannot stack on the worker's overlay root (without it the
     // worker root's sandbox-image import fails and holds kubelet.service back for a job timeout).
