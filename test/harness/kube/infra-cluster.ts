@@ -58,11 +58,32 @@ export interface InfraCluster {
   importImages(images: readonly string[]): Promise<void>;
   /** The image names containerd's CRI namespace holds. */
   nodeImages(): Promise<string[]>;
+  /**
+   * A pod's memory as its cgroup on the node counts it (cgroup v1): the working set the kubelet
+   * reports (usage minus inactive file cache) and the peak usage since the pod started or since
+   * resetPodMemoryPeak.
+   */
+  podMemory(podUid: string): Promise<PodMemory>;
+  /** Starts a new peak for podMemory (writes the cgroup's memory.max_usage_in_bytes). */
+  resetPodMemoryPeak(podUid: string): Promise<void>;
   /** The last lines of the kubelet's and containerd's journals. */
   nodeJournal(lines?: number): Promise<string>;
   /** The last lines of every container log the kubelet wrote (/var/log/pods), by file. */
   podLogs(lines?: number): Promise<string>;
   stop(): Promise<void>;
+}
+
+/** What podMemory reads, in bytes. */
+export interface PodMemory {
+  readonly workingSetBytes: number;
+  readonly peakBytes: number;
+}
+
+/** A shell snippet setting $d to the cgroup v1 memory directory of the pod `uid` (either driver's name). */
+function podCgroupDir(uid: string): string {
+  const name = `pod${uid}`;
+  const slice = `*pod${uid.replace(/-/g, '_')}.slice`;
+  return `d=$(find /sys/fs/cgroup/memory -type d \\( -name '${name}' -o -name '${slice}' \\) | head -1); [ -n "$d" ] || { echo "no memory cgroup for pod ${uid}" >&2; exit 1; }`;
 }
 
 /** The container images of every workload (Deployment, StatefulSet, DaemonSet) among `objects`. */
@@ -253,6 +274,26 @@ export async function startInfraCluster(options: InfraClusterOptions): Promise<I
       importImages,
       nodeImages: () => nodeImages(node),
       nodeJournal: journal,
+      async podMemory(podUid) {
+        const read = await node.exec('sh', [
+          '-c',
+          `${podCgroupDir(podUid)}; echo "$(cat "$d/memory.usage_in_bytes") $(sed -n 's/^total_inactive_file //p' "$d/memory.stat") $(cat "$d/memory.max_usage_in_bytes")"`,
+        ]);
+        const [usage, inactive, peak] = read.stdout.trim().split(' ').map(Number);
+        if (read.exitCode !== 0 || usage === undefined || inactive === undefined || peak === undefined) {
+          throw new Error(
+            `reading pod ${podUid}'s memory cgroup on ${nodeName}: ${read.stdout}${read.stderr}`,
+          );
+        }
+        return { workingSetBytes: usage - inactive, peakBytes: peak };
+      },
+      async resetPodMemoryPeak(podUid) {
+        const reset = await node.exec('sh', [
+          '-c',
+          `${podCgroupDir(podUid)}; echo 0 > "$d/memory.max_usage_in_bytes"`,
+        ]);
+        if (reset.exitCode !== 0) throw new Error(`resetting pod ${podUid}'s memory peak: ${reset.stderr}`);
+      },
       async podLogs(lines = 20) {
         const result = await node.exec('sh', [
           '-c',

@@ -23,6 +23,7 @@ import { waitForReadyz } from '../kube/readyz.js';
 import { CONTROL_PLANE_KINDS, KINDS } from './kinds.js';
 import { componentName } from './names.js';
 import { describePodProblems } from './pod-problems.js';
+import { waitForControlPlanePods } from './pods-ready.js';
 import {
   PKI_NAMES,
   completeControlPlanePki,
@@ -41,7 +42,8 @@ export type ControlPlaneEvent =
   | { readonly type: 'NodePortsAllocated'; readonly api: number; readonly join: number }
   | { readonly type: 'Applied'; readonly object: string }
   | { readonly type: 'Waiting'; readonly message: string }
-  | { readonly type: 'HostedAssetsInstalled'; readonly count: number };
+  | { readonly type: 'HostedAssetsInstalled'; readonly count: number }
+  | { readonly type: 'PodsReady'; readonly afterMs: number };
 
 /** What ensureControlPlane needs from the world. */
 export interface ReconcileDeps {
@@ -52,7 +54,10 @@ export interface ReconcileDeps {
 }
 
 export interface EnsureOptions {
-  /** How long to wait for the hosted /readyz; 0 = apply and return (no hosted assets yet). */
+  /**
+   * How long to wait for the hosted /readyz and then for every control-plane pod (the join server's
+   * too) to be Ready, in all; 0 = apply and return (no hosted assets yet).
+   */
   readonly readyTimeoutMs: number;
 }
 
@@ -108,6 +113,7 @@ export async function ensureControlPlane(
     return { ...ensured, ready: false, hostedAssets: undefined, serverVersion: undefined };
   }
 
+  const waitStart = Date.now();
   await waitForReadyz({
     url: ensured.apiUrl,
     caPem: pki.ca.certPem,
@@ -128,6 +134,14 @@ export async function ensureControlPlane(
     .catch((error: unknown) => {
       throw kubernetesError('read the hosted /version', error);
     });
+  await waitForControlPlanePods(deps.infra, spec, {
+    timeoutMs: Math.max(0, options.readyTimeoutMs - (Date.now() - waitStart)),
+    waitMs: options.readyTimeoutMs,
+    onProgress: (message) => {
+      deps.onEvent({ type: 'Waiting', message });
+    },
+  });
+  deps.onEvent({ type: 'PodsReady', afterMs: Date.now() - waitStart });
   return { ...ensured, ready: true, hostedAssets: installed.length, serverVersion: version.gitVersion };
 }
 

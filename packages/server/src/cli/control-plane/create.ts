@@ -28,8 +28,9 @@ with the same flags changes nothing.
 Flags:
 ${SPEC_HELP}
 ${CLUSTER_HELP}
-  --wait DURATION           how long to wait for the hosted API (default 5m); 0 = apply and return
-                            without waiting or installing the hosted-cluster assets
+  --wait DURATION           how long to wait for the hosted API and every control-plane pod Ready
+                            (default 5m); 0 = apply and return without waiting or installing the
+                            hosted-cluster assets
 `;
 
 /** `k8s-on-k8s create`. */
@@ -99,6 +100,11 @@ function printEvent(event: ControlPlaneEvent, spec: ControlPlaneSpec, deps: Cont
     case 'HostedAssetsInstalled':
       deps.stdout(
         `installed into the hosted cluster: ${event.count} objects (node-bootstrap RBAC, kube-proxy, ${addonNames(spec)}CoreDNS)`,
+      );
+      return;
+    case 'PodsReady':
+      deps.stdout(
+        `control-plane pods: all Ready (etcd, apiserver, controller-manager, scheduler, join server) after ${Math.round(event.afterMs / 1000)}s`,
       );
       return;
   }
