@@ -1,28 +1,27 @@
-// `npm run bench:join-storm`: 20 workers (systemd worker hosts, each in its own network namespace)
-// join one hosted control plane at once with one multi-use token; prints how long until every Node
-// was registered. The control plane is the same as the end-to-end test's: `k8s-on-k8s create` run
-// for real, components from the stored objects. Figures, never assertions.
-import { readFileSync, writeFileSync } from 'node:fs';
+// `npm run bench:join-storm`: on the real-pods flow (the control plane as pods on the infra node,
+// as in the end-to-end test), one worker joins alone (the reference), then 20 more join at once with
+// one multi-use token; prints how long until every Node was registered and Ready (with its add-ons,
+// whose images each worker has), as a ratio to the lone join, and what each control-plane pod's
+// memory cgroup used: idle, and its peak during the storm, against the limit its manifest sets.
+// Figures, never assertions; written to bench-results/join-storm.json.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CoreV1Api } from '@kubernetes/client-node';
+import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
+import { COMPONENT_LABEL } from '@k8s-on-k8s/server';
 import {
+  REPO_ROOT,
   cleanupStaleTestResources,
-  startHostedCluster,
-  startJoinWorker,
-  type HostedCluster,
-  type JoinWorker,
-  type NodeBootstrapMode,
   joinCommandArgs,
-  nodeBootstrapModeFromEnv,
+  startHostedOnInfra,
+  type HostedOnInfra,
+  type JoinWorker,
 } from '../harness/index.js';
 
 const WORKERS = Number(process.env.JOIN_STORM_WORKERS ?? '20');
-// Worker hosts boot one at a time (boots in parallel batches were not retried after a harness fix).
-const BOOT_BATCH = 1;
-const MODE: NodeBootstrapMode = nodeBootstrapModeFromEnv();
+const MiB = 1_048_576;
 
 function percentile(sorted: readonly number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
@@ -33,9 +32,9 @@ function percentile(sorted: readonly number[], p: number): number {
 // open files", as kind's docs warn. Raise it for the run, and put the old value back afterwards.
 const INOTIFY_INSTANCES = '/proc/sys/fs/inotify/max_user_instances';
 const inotifyBefore = readFileSync(INOTIFY_INSTANCES, 'utf8').trim();
-const inotifyWanted = String(Math.max(Number(inotifyBefore), 64 * WORKERS));
+const inotifyWanted = String(Math.max(Number(inotifyBefore), 64 * (WORKERS + 2)));
 
-let cluster: HostedCluster | undefined;
+let cluster: HostedOnInfra | undefined;
 const workers: JoinWorker[] = [];
 let dir = '';
 async function cleanUp(): Promise<void> {
@@ -48,6 +47,46 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.on(signal, () => void cleanUp().then(() => process.exit(130)));
 }
 
+/** Joins `worker`; resolves with ms from `since` to its Node registered and to it Ready. */
+async function join1(
+  hosted: HostedOnInfra,
+  worker: JoinWorker,
+  token: string,
+  since: number,
+): Promise<{ registeredMs: number; readyMs: number }> {
+  const core = hosted.hostedKubeConfig().makeApiClient(CoreV1Api);
+  const joined = await worker.agent(joinCommandArgs(hosted, token, '8m'), 600_000);
+  if (joined.exitCode !== 0) {
+    const journal = await worker.host.exec('journalctl', [
+      '-u',
+      'kubelet',
+      '--no-pager',
+      '-n',
+      '25',
+      '-o',
+      'cat',
+    ]);
+    throw new Error(
+      `${worker.hostname}: k8s-join exited ${joined.exitCode}\n${joined.stdout}\n${joined.stderr}\n--- kubelet journal ---\n${journal.stdout}`,
+    );
+  }
+  // --wait returned once the Node existed.
+  const registeredMs = Date.now() - since;
+  const deadline = Date.now() + 600_000;
+  while (Date.now() < deadline) {
+    const node = await core.readNode({ name: worker.hostname }).catch(() => undefined);
+    if (node?.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true) {
+      return { registeredMs, readyMs: Date.now() - since };
+    }
+    await sleep(500);
+  }
+  throw new Error(`${worker.hostname}: Node not Ready 10 minutes after the storm began`);
+}
+
+function componentOf(pod: V1Pod): string {
+  return pod.metadata?.labels?.[COMPONENT_LABEL] ?? pod.metadata?.name ?? '?';
+}
+
 try {
   if (inotifyWanted !== inotifyBefore) {
     writeFileSync(INOTIFY_INSTANCES, inotifyWanted);
@@ -58,110 +97,92 @@ try {
   await cleanupStaleTestResources();
   dir = await mkdtemp(join(tmpdir(), 'k8s-on-k8s-join-storm-'));
   console.log(
-    `join storm: ${WORKERS} workers, node bootstrap: ${MODE === 'kubelet' ? 'real kubelet' : 'fallback TLS bootstrap (agent bootstrap kubeconfig, no kubelet Node)'}`,
+    `join storm: 1 lone join, then ${WORKERS} workers at once; the control plane as pods on the infra node`,
   );
-  const hosted = await startHostedCluster({ name: 'storm', namespace: 'hosted-storm' });
+  const hosted = await startHostedOnInfra({ name: 'storm', namespace: 'hosted-storm' });
   cluster = hosted;
-  console.log(`create → hosted /readyz: ${hosted.createToReadyzMs} ms`);
+  console.log(
+    `create → all control-plane pods Ready: ${hosted.createToPodsReadyMs} ms; → hosted /readyz: ${hosted.createToReadyzMs} ms`,
+  );
   const minted = await hosted.cli([
-    'token',
-    'create',
-    '--server',
-    hosted.joinUrl,
-    '--kubeconfig',
-    hosted.kubeconfigPath,
-    '--uses',
-    String(WORKERS),
-    '--ttl',
-    '30m',
-    '--output',
-    'json',
+    ...['token', 'create', '--server', hosted.joinUrl, '--kubeconfig', hosted.kubeconfigPath],
+    ...['--uses', String(WORKERS + 1), '--ttl', '45m', '--output', 'json'],
   ]);
   if (minted.exitCode !== 0) throw new Error(`token create failed:\n${minted.stdout}${minted.stderr}`);
   const { token } = JSON.parse(minted.stdout) as { token: string };
 
-  // Booting is not part of the storm: workers come up a few at a time, then all join at once.
+  // Booting is not part of the storm: workers come up one at a time, then all join at once.
   const bootStart = Date.now();
-  for (let i = 0; i < WORKERS; i += BOOT_BATCH) {
-    const batch = await Promise.all(
-      Array.from({ length: Math.min(BOOT_BATCH, WORKERS - i) }, (_, j) =>
-        startJoinWorker({
-          cluster: hosted,
-          index: i + j + 1,
-          hostname: `storm-${i + j + 1}`,
-          mode: MODE,
-          dir,
-        }),
-      ),
-    );
-    workers.push(...batch);
+  for (let index = 1; index <= WORKERS + 1; index++) {
+    workers.push(await hosted.startWorker({ index, hostname: `storm-${index}`, dir }));
   }
-  console.log(`${WORKERS} worker hosts booted in ${Date.now() - bootStart} ms`);
+  console.log(`${WORKERS + 1} worker hosts booted, add-on images imported, in ${Date.now() - bootStart} ms`);
 
-  const core = hosted.hostedKubeConfig().makeApiClient(CoreV1Api);
+  const [lone, ...storm] = workers;
+  if (lone === undefined) throw new Error('no worker');
+  const reference = await join1(hosted, lone, token, Date.now());
+  console.log(
+    `reference: one worker alone → Node registered ${reference.registeredMs} ms, Ready ${reference.readyMs} ms`,
+  );
+
+  const pods = await hosted.controlPlanePods();
+  const idle = new Map<string, number>();
+  for (const pod of pods) {
+    const uid = pod.metadata?.uid ?? '';
+    idle.set(componentOf(pod), (await hosted.infra.podMemory(uid)).workingSetBytes);
+    await hosted.infra.resetPodMemoryPeak(uid);
+  }
+
   const stormStart = Date.now();
-  const perNode = await Promise.all(
-    workers.map(async (worker) => {
-      const joined = await worker.agent(joinCommandArgs(hosted, token, MODE, '5m'), 400_000);
-      if (joined.exitCode !== 0) {
-        const journal = await worker.host.exec('journalctl', [
-          '-u',
-          'kubelet',
-          '--no-pager',
-          '-n',
-          '25',
-          '-o',
-          'cat',
-        ]);
-        throw new Error(
-          `${worker.hostname}: k8s-join exited ${joined.exitCode}\n${joined.stdout}\n${joined.stderr}\n--- kubelet journal ---\n${journal.stdout}`,
-        );
-      }
-      if (Date.now() - stormStart > 30_000) {
-        // Slower than a cloud node launch: show where the agent spent it.
-        console.log(
-          `${worker.hostname} (slow):\n${joined.stdout
-            .split('\n')
-            .filter((l) => !l.includes('[files]'))
-            .join('\n')}`,
-        );
-        const j = await worker.host.exec('journalctl', ['-o', 'short-monotonic', '--no-pager']);
-        console.log(
-          j.stdout
-            .split('\n')
-            .filter((l) => /systemd\[1\]|k8s-join\[/.test(l))
-            .slice(-60)
-            .join('\n'),
-        );
-      }
-      if (MODE === 'tls-bootstrap') await worker.tlsBootstrap(300);
-      const deadline = Date.now() + 300_000;
-      while (Date.now() < deadline) {
-        if (
-          await core
-            .readNode({ name: worker.hostname })
-            .then(() => true)
-            .catch(() => false)
-        )
-          break;
-        await sleep(250);
-      }
-      return Date.now() - stormStart;
-    }),
-  );
-  const total = Date.now() - stormStart;
-  const nodes = (await core.listNode()).items.map((n) => n.metadata?.name ?? '');
-  const sorted = [...perNode].sort((a, b) => a - b);
-  console.log(`Nodes registered: ${nodes.length}/${WORKERS}`);
+  const perNode = await Promise.all(storm.map((worker) => join1(hosted, worker, token, stormStart)));
+  const registered = perNode.map((n) => n.registeredMs).sort((a, b) => a - b);
+  const ready = perNode.map((n) => n.readyMs).sort((a, b) => a - b);
+  const allRegisteredMs = registered.at(-1) ?? 0;
+  const allReadyMs = ready.at(-1) ?? 0;
+  const nodes = (await hosted.hostedKubeConfig().makeApiClient(CoreV1Api).listNode()).items.length;
+
+  const memory = [];
+  for (const pod of pods) {
+    const { workingSetBytes, peakBytes } = await hosted.infra.podMemory(pod.metadata?.uid ?? '');
+    const container = pod.spec?.containers[0]?.resources;
+    memory.push({
+      component: componentOf(pod),
+      idleMiB: Math.round((idle.get(componentOf(pod)) ?? 0) / MiB),
+      stormPeakMiB: Math.round(peakBytes / MiB),
+      afterMiB: Math.round(workingSetBytes / MiB),
+      request: container?.requests?.memory ?? '-',
+      limit: container?.limits?.memory ?? '-',
+    });
+  }
+
+  console.log(`Nodes registered: ${nodes}/${WORKERS + 1}`);
   console.log(
-    `join storm total (all ${WORKERS} k8s-join started at once → every Node registered): ${total} ms`,
+    `storm (${WORKERS} k8s-join at once) → every Node registered: ${allRegisteredMs} ms = ${(allRegisteredMs / reference.registeredMs).toFixed(1)}× the lone join; p50 ${percentile(registered, 50)} ms, p90 ${percentile(registered, 90)} ms`,
   );
   console.log(
-    `per node: p50 ${percentile(sorted, 50)} ms, p90 ${percentile(sorted, 90)} ms, max ${sorted.at(-1) ?? 0} ms`,
+    `storm → every Node Ready (flannel, kube-proxy up): ${allReadyMs} ms = ${(allReadyMs / reference.readyMs).toFixed(1)}× the lone join; p50 ${percentile(ready, 50)} ms, p90 ${percentile(ready, 90)} ms`,
   );
-  console.log(
-    `reference: cloud node launches register in 30–40 s; one join here took ${sorted[0] ?? 0} ms at best`,
-  );
+  console.log('memory of the control-plane pods (cgroup: idle working set, peak during the storm):');
+  console.log('component            idle MiB  storm peak MiB  after MiB  request  limit');
+  for (const m of memory) {
+    console.log(
+      `${m.component.padEnd(20)} ${String(m.idleMiB).padStart(8)}  ${String(m.stormPeakMiB).padStart(14)}  ${String(m.afterMiB).padStart(9)}  ${m.request.padStart(7)}  ${m.limit}`,
+    );
+  }
+  mkdirSync(join(REPO_ROOT, 'bench-results'), { recursive: true });
+  const results = {
+    date: new Date().toISOString(),
+    workers: WORKERS,
+    reference,
+    allRegisteredMs,
+    allReadyMs,
+    registeredP50Ms: percentile(registered, 50),
+    readyP50Ms: percentile(ready, 50),
+    nodes,
+    memory,
+  };
+  writeFileSync(join(REPO_ROOT, 'bench-results', 'join-storm.json'), `${JSON.stringify(results, null, 2)}\n`);
+  console.log('written to bench-results/join-storm.json');
 } catch (error) {
   console.error(`join storm failed: ${error instanceof Error ? error.message : String(error)}`);
   process.exitCode = 1;

@@ -1,43 +1,52 @@
-// `npm run demo`: the whole story on this machine, as a newcomer's first command. An infra cluster
-// (a real etcd + kube-apiserver), a hosted control plane made by `k8s-on-k8s create` and run from
-// what it stored there, a join token, a worker (systemd as PID 1 in its own network namespace) that
-// joins with `k8s-join` through the VIP, its Node in the hosted cluster; then everything is undone.
+// `npm run demo`: the whole story on this machine, as a newcomer's first command, every object
+// running for real. An infra cluster with a real node (kubelet + containerd, joined by k8s-join);
+// `k8s-on-k8s create` run by an admin, whose control plane that node runs as pods from images
+// imported with ctr; a join token; two workers (systemd as PID 1, each in its own network
+// namespace) that join with `k8s-join`, where the hosted cluster's kube-proxy, flannel and CoreDNS
+// then run; the user's view through kubectl built from k8s.io/kubernetes; then everything undone.
 //
 // `--keep` leaves that world running as a playground, like `kind create cluster`: a detached keeper
 // process (this program with --keeper) owns every process of it and writes .demo/ (kubeconfigs
 // that work from this machine's shell, state.json for scripts); `--down` stops the keeper, or after
-// a crash removes what it left (namespaces and cgroups whose creator is gone). `--workers N`.
+// a crash removes what it left (namespaces, cgroups and temp dirs whose creator is gone).
+// `--workers N` for another number of workers.
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative as relativePath } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, type V1Node, type V1Pod } from '@kubernetes/client-node';
+import { COMPONENTS } from '@k8s-on-k8s/server';
 import {
   AGENT_EXECUTABLE,
   KUBE_BINARIES,
+  PROBE_IMAGE,
   REPO_ROOT,
   cleanupStaleTestResources,
   ensureWorkerRoot,
-  formatNodeTable,
-  kubeBinary,
-  startHostedCluster,
-  startJoinWorker,
-  type HostedCluster,
-  type JoinWorker,
-  type NodeBootstrapMode,
-  joinCommandArgs,
-  nodeBootstrapModeFromEnv,
   isProcessAlive,
+  joinCommandArgs,
+  kubeBinary,
+  startHostedOnInfra,
+  type HostedOnInfra,
+  type JoinWorker,
 } from '../harness/index.js';
 
 const NAME = 'demo';
 const NAMESPACE = 'team-a';
-const MODE: NodeBootstrapMode = nodeBootstrapModeFromEnv();
 const DEMO_DIR = join(REPO_ROOT, '.demo');
 const STATE_FILE = join(DEMO_DIR, 'state.json');
 const LOG_FILE = join(DEMO_DIR, 'playground.log');
+/**
+ * The temp dirs a demo's harness makes under names without the test prefix (its own, the admin's,
+ * the infra cluster's; the rendered control plane of the process-based demo before it), so
+ * cleanupStaleTestResources cannot tell a crashed demo's from a live one's.
+ */
+const DEMO_TEMP_DIR = /^(k8s-on-k8s-demo-|demo-infra-|k8s-on-k8s-rendered-demo-)/;
+
+/** How long the workers' Nodes and add-ons get to turn Ready once every k8s-join has returned. */
+const ADDONS_TIMEOUT_MS = 300_000;
 
 /** What .demo/state.json tells scripts about a kept playground. */
 interface PlaygroundState {
@@ -48,11 +57,13 @@ interface PlaygroundState {
   readonly infraKubeconfig: string;
   readonly joinServerUrl: string;
   readonly caCertHash: string;
-  /** The API URL workers use (the NodePort address inside the control-plane namespace). */
+  /** The API URL create and the admin use (the apiserver's NodePort on the infra node). */
   readonly apiUrl: string;
-  /** The network namespace where the NodePort host lives (`ip netns exec NAME …`). */
+  /** The admin's network namespace, where the infra node's addresses route (`ip netns exec NAME …`). */
   readonly nodePortNetns: string;
   readonly workers: readonly { readonly name: string; readonly address: string; readonly netns: string }[];
+  /** The kubectl built from k8s.io/kubernetes. */
+  readonly kubectl: string;
   readonly log: string;
 }
 
@@ -61,10 +72,11 @@ const KEEP = args.includes('--keep');
 const KEEPER = args.includes('--keeper');
 const DOWN = args.includes('--down');
 const workersAt = args.indexOf('--workers');
-const WORKERS = workersAt === -1 ? (KEEP ? 2 : 1) : Number(args[workersAt + 1]);
+const WORKERS = workersAt === -1 ? 2 : Number(args[workersAt + 1]);
 const unknown = args.filter(
   (a, i) => !['--keep', '--keeper', '--down', '--workers'].includes(a) && args[i - 1] !== '--workers',
 );
+const HOSTNAMES = Array.from({ length: WORKERS }, (_, i) => `worker-${i + 1}`);
 
 const started = Date.now();
 const phases: [string, number][] = [];
@@ -78,6 +90,7 @@ async function phase<T>(name: string, run: () => Promise<T>): Promise<T> {
   phases.push([name, Date.now() - start]);
   return result;
 }
+const seconds = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
 
 function refuse(message: string): never {
   console.error(`npm run demo: ${message}`);
@@ -91,7 +104,7 @@ function runInherited(command: string, args: readonly string[]): void {
 
 if (unknown.length > 0 || !Number.isInteger(WORKERS) || WORKERS < 1 || WORKERS > 20) {
   refuse(
-    `usage: npm run demo [-- --keep [--workers N] | --down]; got ${JSON.stringify(args)} (N from 1 to 20)`,
+    `usage: npm run demo [-- [--keep] [--workers N] | --down]; got ${JSON.stringify(args)} (N from 1 to 20)`,
   );
 }
 if (process.platform !== 'linux')
@@ -103,7 +116,7 @@ if (process.getuid?.() !== 0) {
 if (DOWN) process.exit(await tearDownPlayground());
 if (KEEP && !KEEPER) process.exit(await launchKeeper());
 
-let cluster: HostedCluster | undefined;
+let cluster: HostedOnInfra | undefined;
 const workers: JoinWorker[] = [];
 let dir = '';
 let cleaning: Promise<void> | undefined;
@@ -123,20 +136,119 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-async function waitForNode(kubeConfig: KubeConfig, name: string, timeoutMs: number): Promise<boolean> {
-  const core = kubeConfig.makeApiClient(CoreV1Api);
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (
-      await core
-        .readNode({ name })
-        .then(() => true)
-        .catch(() => false)
-    )
-      return true;
-    await sleep(250);
+function isReady(pod: V1Pod): boolean {
+  return pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true;
+}
+
+/** A pod's state as `kubectl get pods` shows it: the first waiting container's reason, or its phase. */
+function podState(pod: V1Pod): string {
+  const statuses = [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])];
+  const waiting = statuses.find((c) => c.state?.waiting !== undefined)?.state?.waiting?.reason;
+  return (
+    waiting ?? `${pod.status?.phase ?? 'Pending'}${pod.status?.phase === 'Running' ? ', not ready' : ''}`
+  );
+}
+
+/**
+ * What keeps the workers from being done: a Node not Ready, kube-proxy or flannel not Ready on a
+ * worker, CoreDNS not Ready (the same conditions as the e2e test's add-on step). Empty when done.
+ */
+function notReadyYet(
+  nodes: readonly V1Node[],
+  pods: readonly V1Pod[],
+  hostnames: readonly string[],
+): string[] {
+  const live = pods.filter((p) => p.metadata?.deletionTimestamp === undefined);
+  const app = (p: V1Pod): string | undefined => p.metadata?.labels?.['k8s-app'] ?? p.metadata?.labels?.app;
+  const pending: string[] = [];
+  for (const hostname of hostnames) {
+    const node = nodes.find((n) => n.metadata?.name === hostname);
+    const ready = node?.status?.conditions?.find((c) => c.type === 'Ready');
+    if (ready?.status !== 'True') {
+      pending.push(
+        `Node ${hostname} (${node === undefined ? 'not registered' : (ready?.reason ?? 'no Ready condition')})`,
+      );
+    }
+    for (const addon of ['kube-proxy', 'flannel']) {
+      const pod = live.find((p) => app(p) === addon && p.spec?.nodeName === hostname);
+      if (pod === undefined) pending.push(`${addon} on ${hostname} (no pod yet)`);
+      else if (!isReady(pod)) pending.push(`${addon} on ${hostname} (${podState(pod)})`);
+    }
   }
-  return false;
+  const dns = live.filter((p) => app(p) === 'kube-dns');
+  if (dns.length === 0) pending.push('CoreDNS (no pod yet)');
+  for (const pod of dns.filter((p) => !isReady(p))) {
+    pending.push(`CoreDNS ${pod.metadata?.name ?? '?'} (${podState(pod)})`);
+  }
+  return pending;
+}
+
+/**
+ * Polls the hosted API until every worker's Node and add-ons are Ready, saying each Node's Ready
+ * as it comes and, every 10 s, what is not Ready yet; `since` is when the joins started.
+ */
+async function waitForWorkersReady(hosted: HostedOnInfra, since: number): Promise<void> {
+  const core = hosted.hostedKubeConfig().makeApiClient(CoreV1Api);
+  const readyNodes = new Set<string>();
+  const deadline = Date.now() + ADDONS_TIMEOUT_MS;
+  let reported = Date.now();
+  for (;;) {
+    let pending: string[];
+    try {
+      const nodes = (await core.listNode()).items;
+      const pods = [
+        ...(await core.listNamespacedPod({ namespace: 'kube-system' })).items,
+        ...(await core.listNamespacedPod({ namespace: 'kube-flannel' })).items,
+      ];
+      pending = notReadyYet(nodes, pods, HOSTNAMES);
+      for (const node of nodes) {
+        const name = node.metadata?.name ?? '';
+        const ready = node.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True');
+        if (ready === true && !readyNodes.has(name)) {
+          readyNodes.add(name);
+          say(`  Node ${name} Ready ${seconds(Date.now() - since)} after k8s-join started`);
+        }
+      }
+    } catch (error) {
+      pending = [`the hosted API (${error instanceof Error ? error.message : String(error)})`];
+    }
+    if (pending.length === 0) return;
+    if (Date.now() > deadline) {
+      throw new Error(
+        `not Ready ${ADDONS_TIMEOUT_MS / 60_000} minutes after the joins: ${pending.join(', ')}`,
+      );
+    }
+    if (Date.now() - reported >= 10_000) {
+      reported = Date.now();
+      say(`  not Ready yet: ${pending.join(', ')}`);
+    }
+    await sleep(1000);
+  }
+}
+
+/** Runs the built kubectl in the admin's namespace (create's kubeconfig unless `args` names another) and prints its output. */
+async function showKubectl(hosted: HostedOnInfra, args: readonly string[], shown: string): Promise<void> {
+  const result = await hosted.kubectl(args);
+  if (result.exitCode !== 0) {
+    throw new Error(`kubectl ${args.join(' ')} exited ${result.exitCode}: ${result.stderr}`);
+  }
+  console.log(`\n$ ${shown}\n${result.stdout.trimEnd()}\n`);
+}
+
+/** The phase table and what the run measured. */
+function printSummary(hosted: HostedOnInfra, joinMs: number): void {
+  console.log('');
+  console.log('phase                                                          seconds');
+  for (const [name, ms] of phases) console.log(`${name.padEnd(62)} ${(ms / 1000).toFixed(1).padStart(7)}`);
+  console.log(`${'total'.padEnd(62)} ${((Date.now() - started) / 1000).toFixed(1).padStart(7)}`);
+  console.log('');
+  console.log(
+    `create → all ${COMPONENTS.length} control-plane pods Ready: ${seconds(hosted.createToPodsReadyMs)}`,
+  );
+  console.log(`create → hosted /readyz: ${seconds(hosted.createToReadyzMs)}`);
+  console.log(
+    `k8s-join → all ${WORKERS} Nodes Ready with kube-proxy, flannel and CoreDNS: ${seconds(joinMs)} (real kubelet)`,
+  );
 }
 
 try {
@@ -160,6 +272,20 @@ try {
       );
       runInherited('bash', ['scripts/kube-build.sh']);
     }
+    const addons = ['coredns', 'flanneld', 'flannel-cni-plugin', 'probe'];
+    const addonDir = join(REPO_ROOT, '.cache', 'addons');
+    const built = existsSync(addonDir) ? readdirSync(addonDir) : [];
+    if (addons.some((name) => !built.some((file) => file.startsWith(`${name}-v`)))) {
+      say(
+        'add-on binaries missing: bash scripts/addon-build.sh (CoreDNS, flanneld, the flannel CNI plugin and the probe from their Go modules: 5–6 min on a cold Go cache, about a minute on a warm one; once)',
+      );
+      runInherited('bash', ['scripts/addon-build.sh']);
+    }
+    // Always: the archives are cached by content, and the join server's is this checkout's code.
+    say(
+      'images: node scripts/build-images.mjs (every image the manifests name, as OCI archives, offline; about 20 s when .cache/images holds them, a few minutes cold)',
+    );
+    runInherited(process.execPath, ['scripts/build-images.mjs']);
     say('worker root: reused, or built once with debootstrap (a few minutes)');
     say(`worker root: ${await ensureWorkerRoot()}`);
     if (!existsSync(AGENT_EXECUTABLE)) {
@@ -170,26 +296,18 @@ try {
     dir = await mkdtemp(join(tmpdir(), 'k8s-on-k8s-demo-'));
   });
 
-  const hosted = await phase('k8s-on-k8s create → hosted /readyz', async () => {
-    cluster = await startHostedCluster({ name: NAME, namespace: NAMESPACE, log: say });
-    say(`hosted /readyz answered ${cluster.createToReadyzMs} ms after create started`);
+  const hosted = await phase('infra cluster and node; k8s-on-k8s create → pods Ready', async () => {
+    cluster = await startHostedOnInfra({ name: NAME, namespace: NAMESPACE, log: say });
+    say(
+      `infra node ${cluster.infra.nodeName}: k8s-join → Node Ready in ${seconds(cluster.infra.joinToReadyMs)}; create → all ${COMPONENTS.length} control-plane pods Ready in ${seconds(cluster.createToPodsReadyMs)}, hosted /readyz in ${seconds(cluster.createToReadyzMs)}`,
+    );
     return cluster;
   });
 
   const token = await phase(`k8s-on-k8s token create --uses ${WORKERS}`, async () => {
     const minted = await hosted.cli([
-      'token',
-      'create',
-      '--server',
-      hosted.joinUrl,
-      '--kubeconfig',
-      hosted.kubeconfigPath,
-      '--uses',
-      String(WORKERS),
-      '--ttl',
-      '15m',
-      '--output',
-      'json',
+      ...['token', 'create', '--server', hosted.joinUrl, '--kubeconfig', hosted.kubeconfigPath],
+      ...['--uses', String(WORKERS), '--ttl', '15m', '--output', 'json'],
     ]);
     if (minted.exitCode !== 0) throw new Error(`token create failed:\n${minted.stdout}${minted.stderr}`);
     const created = JSON.parse(minted.stdout) as { id: string; token: string; joinCommand: string };
@@ -200,101 +318,113 @@ try {
   });
 
   const booted = await phase(
-    `boot ${WORKERS === 1 ? 'a worker' : `${WORKERS} workers`} (systemd as PID 1, its own network namespace)`,
+    `boot ${WORKERS === 1 ? 'a worker' : `${WORKERS} workers at once`} (systemd as PID 1, images imported)`,
     async () => {
-      for (let index = 1; index <= WORKERS; index++) {
-        const worker = await startJoinWorker({
-          cluster: hosted,
-          index,
-          hostname: `worker-${index}`,
-          mode: MODE,
-          dir,
-        });
-        workers.push(worker);
-        say(
-          `worker-${index} is up at ${worker.address}, veth to the control-plane namespace, route to ${hosted.host}`,
-        );
-      }
-      return [...workers];
+      // allSettled: a failed boot must not leave the others booting unseen by the clean-up.
+      const boots = await Promise.allSettled(
+        HOSTNAMES.map(async (hostname, i) => {
+          const worker = await hosted.startWorker({
+            index: i + 1,
+            hostname,
+            dir,
+            extraImages: KEEPER ? [PROBE_IMAGE] : [],
+          });
+          workers.push(worker);
+          say(
+            `${hostname} is up at ${worker.address}, routed to the infra node ${hosted.host} through ${hosted.cpNetns.name}; kube-proxy, flannel and CoreDNS images imported`,
+          );
+          return worker;
+        }),
+      );
+      return boots.map((boot) => {
+        if (boot.status === 'rejected') throw boot.reason;
+        return boot.value;
+      });
     },
   );
 
-  const joinMs = await phase('k8s-join → Node registered', async () => {
+  const joinMs = await phase('k8s-join → all Nodes Ready with add-ons', async () => {
     const start = Date.now();
-    for (const worker of booted) {
-      const joined = await worker.agent(joinCommandArgs(hosted, token, MODE));
-      for (const line of `${joined.stdout}\n${joined.stderr}`.trim().split('\n')) {
-        say(`  ${worker.hostname} k8s-join: ${line}`);
-      }
-      if (joined.exitCode !== 0) throw new Error(`k8s-join on ${worker.hostname} exited ${joined.exitCode}`);
-      if (MODE === 'tls-bootstrap') {
-        say(
-          "fallback (K8S_ON_K8S_NODE_BOOTSTRAP=tls-bootstrap): the kubelet's TLS bootstrap is done by a process with the agent's bootstrap kubeconfig, through the VIP",
-        );
-        const result = await worker.tlsBootstrap();
-        say(
-          `  CSR ${result.csrName} approved and signed after ${result.csrApprovedMs} ms; Node created with the system:node:${worker.hostname} certificate`,
-        );
-      }
-      if (!(await waitForNode(hosted.hostedKubeConfig(), worker.hostname, 120_000)))
-        throw new Error(`Node ${worker.hostname} never registered`);
-    }
+    const joins = await Promise.allSettled(
+      booted.map(async (worker) => {
+        const joined = await worker.agent(joinCommandArgs(hosted, token, '4m'), 300_000);
+        for (const line of `${joined.stdout}\n${joined.stderr}`.trim().split('\n')) {
+          say(`  ${worker.hostname} k8s-join: ${line}`);
+        }
+        if (joined.exitCode !== 0)
+          throw new Error(`k8s-join on ${worker.hostname} exited ${joined.exitCode}`);
+      }),
+    );
+    const failed = joins.find((j) => j.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
+    await waitForWorkersReady(hosted, start);
     return Date.now() - start;
   });
 
-  await phase('kubectl get nodes (hosted cluster)', async () => {
-    const nodes = (await hosted.hostedKubeConfig().makeApiClient(CoreV1Api).listNode()).items;
-    console.log('');
-    console.log(formatNodeTable(nodes, new Date()));
-    console.log('');
+  await phase('kubectl: the hosted cluster; the control plane on the infra', async () => {
+    await showKubectl(hosted, ['get', 'nodes', '-o', 'wide'], 'kubectl get nodes -o wide');
+    await showKubectl(hosted, ['get', 'pods', '-A', '-o', 'wide'], 'kubectl get pods -A -o wide');
+    // A later --kubeconfig wins: the infra admin's, as the admin's namespace reaches the infra API.
+    await showKubectl(
+      hosted,
+      ['--kubeconfig', hosted.infraKubeconfigPath, 'get', 'pods,pvc', '-n', NAMESPACE, '-o', 'wide'],
+      `kubectl --kubeconfig infra.kubeconfig get pods,pvc -n ${NAMESPACE} -o wide`,
+    );
   });
 
   if (KEEPER) {
+    printSummary(hosted, joinMs);
     await keepPlayground(hosted, booted);
     // keepPlayground resolves only once a signal has cleaned everything up.
   }
 
   await phase('k8s-join reset; k8s-on-k8s delete; clean up', async () => {
-    for (const worker of booted) {
-      const reset = await worker.agent(['reset'], 120_000);
-      for (const line of reset.stdout.trim().split('\n')) say(`  ${worker.hostname} k8s-join reset: ${line}`);
-    }
+    // At once, as each machine would: a reset waits for its kubelet's pods to stop.
+    await Promise.all(
+      booted.map(async (worker) => {
+        const reset = await worker.agent(['reset'], 120_000);
+        for (const line of `${reset.stdout}\n${reset.stderr}`.trim().split('\n')) {
+          say(`  ${worker.hostname} k8s-join reset: ${line}`);
+        }
+      }),
+    );
     const deleted = await hosted.cli([
-      'delete',
-      NAME,
-      '-n',
-      NAMESPACE,
-      '--kubeconfig',
-      hosted.infra.adminKubeconfigPath,
+      ...['delete', NAME, '-n', NAMESPACE, '--kubeconfig', hosted.infraKubeconfigPath],
     ]);
     say(`  k8s-on-k8s delete: ${deleted.stdout.trim().split('\n').at(-1) ?? ''}`);
     await cleanUp();
   });
 
-  console.log('');
-  console.log('phase                                                          seconds');
-  for (const [name, ms] of phases) console.log(`${name.padEnd(62)} ${(ms / 1000).toFixed(1).padStart(7)}`);
-  console.log(`${'total'.padEnd(62)} ${((Date.now() - started) / 1000).toFixed(1).padStart(7)}`);
-  console.log('');
-  console.log(
-    `create → hosted /readyz: ${(hosted.createToReadyzMs / 1000).toFixed(1)} s; k8s-join → Node registered: ${(joinMs / 1000).toFixed(1)} s (${MODE === 'kubelet' ? 'real kubelet' : 'fallback TLS bootstrap, no kubelet'})`,
-  );
+  printSummary(hosted, joinMs);
 } catch (error) {
   console.error(`npm run demo failed: ${error instanceof Error ? error.message : String(error)}`);
-  if (cluster !== undefined) console.error(cluster.rendered.group.logTails(10));
+  if (cluster !== undefined) {
+    const infra = cluster.infra;
+    console.error(await infra.podLogs().catch((e: unknown) => `infra pod logs: ${String(e)}`));
+    console.error(await infra.nodeJournal().catch((e: unknown) => `infra node journal: ${String(e)}`));
+  }
+  for (const worker of workers) {
+    const journal = await worker.host
+      .exec('journalctl', ['--no-pager', '-n', '20', '-u', 'kubelet'])
+      .catch((e: unknown) => ({ stdout: String(e) }));
+    console.error(`--- journalctl -u kubelet (${worker.hostname}) ---\n${journal.stdout}`);
+  }
   await cleanUp();
   process.exitCode = 1;
 }
 
 /** The keeper's last step: write .demo/, say what to try, and hold everything up until a signal. */
-async function keepPlayground(hosted: HostedCluster, booted: readonly JoinWorker[]): Promise<never> {
+async function keepPlayground(hosted: HostedOnInfra, booted: readonly JoinWorker[]): Promise<never> {
   await mkdir(DEMO_DIR, { recursive: true });
   const hostedKubeconfig = join(DEMO_DIR, 'hosted.kubeconfig');
   const infraKubeconfig = join(DEMO_DIR, 'infra.kubeconfig');
-  // The hosted API listens inside the control-plane namespace; this kubeconfig reaches it through
-  // a relay on 127.0.0.1 that the keeper runs, asking for a name its certificate has.
+  // The hosted API listens on the infra node's NodePort, routed only from the admin's namespace;
+  // this kubeconfig reaches it through a relay on 127.0.0.1 that the keeper runs, asking for a
+  // name its certificate has (tls-server-name). The infra apiserver listens on this machine's
+  // loopback, so its admin kubeconfig works as it is.
   await writeFile(hostedKubeconfig, hosted.hostedKubeConfig().exportConfig(), { mode: 0o600 });
-  await copyFile(hosted.infra.adminKubeconfigPath, infraKubeconfig);
+  await copyFile(hosted.infra.api.adminKubeconfigPath, infraKubeconfig);
+  const kubectl = kubeBinary('kubectl');
   const state: PlaygroundState = {
     status: 'ready',
     pid: process.pid,
@@ -305,20 +435,27 @@ async function keepPlayground(hosted: HostedCluster, booted: readonly JoinWorker
     apiUrl: hosted.apiUrl,
     nodePortNetns: hosted.cpNetns.name,
     workers: booted.map((w) => ({ name: w.hostname, address: w.address, netns: w.host.netns })),
+    kubectl,
     log: LOG_FILE,
   };
   await writeFile(STATE_FILE, `${JSON.stringify(state, null, 2)}\n`);
   const relative = (path: string): string => relativePath(REPO_ROOT, path);
+  const k = `${relative(kubectl)} --kubeconfig ${relative(hostedKubeconfig)}`;
   for (const line of [
     '',
-    `The playground runs (keeper pid ${process.pid}); try, from this machine's shell:`,
-    `  kubectl --kubeconfig ${relative(hostedKubeconfig)} get nodes -o wide`,
-    `  kubectl --kubeconfig ${relative(hostedKubeconfig)} get pods -A`,
-    `  kubectl --kubeconfig ${relative(infraKubeconfig)} get deploy,sts,svc,secrets -n ${NAMESPACE}`,
-    `  ip netns exec ${hosted.cpNetns.name} curl -sk ${hosted.apiUrl}/version   # as a worker reaches the API`,
+    `The playground runs (keeper pid ${process.pid}); try, from this machine's shell, with the kubectl`,
+    'built from k8s.io/kubernetes (another kubectl, e.g. /usr/bin/kubectl, works too):',
+    `  alias k='${k}'`,
+    '  k get nodes -o wide; k get pods -A -o wide',
+    '  k -n kube-system logs -l k8s-app=kube-dns                    # CoreDNS',
+    `  k run hello --image ${PROBE_IMAGE} -- serve --port 8080   # imported on the workers`,
+    '  k logs hello; k exec hello -- /probe resolve kubernetes.default.svc.cluster.local',
+    `  ${relative(kubectl)} --kubeconfig ${relative(infraKubeconfig)} get pods,pvc -n ${NAMESPACE} -o wide   # the control plane as pods`,
+    `  ip netns exec ${hosted.cpNetns.name} ${relative(kubectl)} --kubeconfig ${hosted.kubeconfigPath} get nodes   # create's own kubeconfig, from the admin's namespace`,
+    `  ip netns exec ${hosted.cpNetns.name} curl -sk ${hosted.apiUrl}/version   # the hosted API's NodePort`,
     `  jq . ${relative(STATE_FILE)}                                   # everything above, for scripts`,
-    'The hosted control plane runs as processes started from the objects create stored (pods on a',
-    'real infra node are the next step); its add-on DaemonSets have no images on the workers yet.',
+    `The control plane runs as pods on the infra node ${hosted.infra.nodeName}; the workers run the hosted`,
+    "cluster's kube-proxy, flannel and CoreDNS from images imported with ctr (nothing is pulled).",
     'Remove it all with: npm run demo -- --down',
   ])
     say(line);
@@ -382,10 +519,24 @@ async function launchKeeper(): Promise<number> {
   return 1;
 }
 
+/** Whether a demo other than this process runs (a plain `npm run demo`, or a keeper). */
+function otherDemoRuns(): boolean {
+  const script = join('test', 'dist', 'demo', 'demo.js');
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry) && Number(entry) !== process.pid)
+    .some((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[1]?.endsWith(script) === true;
+      } catch {
+        return false;
+      }
+    });
+}
+
 /**
- * `--down`: stops the keeper (it resets the workers' processes and removes its namespaces); if it
- * is gone already (a crash), kills what is left of its process group and removes the namespaces,
- * cgroups and temp dirs whose creator is gone.
+ * `--down`: stops the keeper (it stops the workers and the infra cluster and removes its namespaces);
+ * if it is gone already (a crash), kills what is left of its process group and removes the
+ * namespaces, cgroups and temp dirs whose creator is gone.
  */
 async function tearDownPlayground(): Promise<number> {
   const state = readState();
@@ -405,8 +556,10 @@ async function tearDownPlayground(): Promise<number> {
     }
   }
   const removed = await cleanupStaleTestResources();
+  const demoDirs = otherDemoRuns() ? [] : readdirSync(tmpdir()).filter((name) => DEMO_TEMP_DIR.test(name));
+  for (const name of demoDirs) await rm(join(tmpdir(), name), { recursive: true, force: true });
   console.log(
-    `removed: ${removed.networkNamespaces.length} network namespaces, ${removed.cgroups.length} cgroups, ${removed.tempDirs.length} temp dirs`,
+    `removed: ${removed.networkNamespaces.length} network namespaces, ${removed.cgroups.length} cgroups, ${removed.tempDirs.length + demoDirs.length} temp dirs`,
   );
   await rm(DEMO_DIR, { recursive: true, force: true });
   console.log(

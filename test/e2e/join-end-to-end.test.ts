@@ -225,7 +225,7 @@ describe('join end to end on real pods: create, two workers, add-ons, in-cluster
       assert.ok(first && second);
 
       const start = Date.now();
-      const joined = await first.agent(joinCommandArgs(cluster, token, 'kubelet', '4m'), 300_000);
+      const joined = await first.agent(joinCommandArgs(cluster, token, '4m'), 300_000);
       assert.equal(joined.exitCode, 0, `${joined.stdout}\n${joined.stderr}\n${await hostedReport()}`);
       joinedAt.set(first.hostname, start);
       assert.match(joined.stdout, /joined worker-1 to https:\/\/198\.18\.0\.2:30843 in/);
@@ -242,7 +242,7 @@ describe('join end to end on real pods: create, two workers, add-ons, in-cluster
       console.log(`# k8s-join (worker-1) → Node registered: ${Date.now() - start} ms`);
 
       // The same single-use token, from the other worker: refused, nothing written.
-      const rejected = await second.agent(joinCommandArgs(cluster, token, 'kubelet'), 60_000);
+      const rejected = await second.agent(joinCommandArgs(cluster, token), 60_000);
       assert.equal(rejected.exitCode, 6, `${rejected.stdout}\n${rejected.stderr}`);
       assert.match(rejected.stderr, /TOKEN_/);
       assert.equal(
@@ -250,7 +250,7 @@ describe('join end to end on real pods: create, two workers, add-ons, in-cluster
         1,
       );
       const secondStart = Date.now();
-      const again = await second.agent(joinCommandArgs(cluster, await mint(), 'kubelet', '4m'), 300_000);
+      const again = await second.agent(joinCommandArgs(cluster, await mint(), '4m'), 300_000);
       assert.equal(again.exitCode, 0, `${again.stdout}\n${again.stderr}`);
       joinedAt.set(second.hostname, secondStart);
 

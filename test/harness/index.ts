@@ -11,7 +11,6 @@ export {
   materializeVolumes,
   type RenderedControlPlane,
 } from './kube/rendered-control-plane.js';
-export { K8S_ON_K8S_BIN, startHostedCluster, type HostedCluster } from './kube/hosted-cluster.js';
 export {
   INFRA_CLUSTER_DNS,
   INFRA_STORAGE_CLASS,
@@ -22,7 +21,12 @@ export {
   type InfraCluster,
 } from './kube/infra-cluster.js';
 
-export { startHostedOnInfra, type HostedOnInfra, type HostedOnInfraOptions } from './kube/hosted-on-infra.js';
+export {
+  K8S_ON_K8S_BIN,
+  startHostedOnInfra,
+  type HostedOnInfra,
+  type HostedOnInfraOptions,
+} from './kube/hosted-on-infra.js';
 
 // image/: the image archives build:images leaves in dist/images, unpacked for chroot, and the probe's name.
 export {
@@ -51,10 +55,9 @@ export { KUBELET_KERNEL_TUNABLES } from './worker/kubelet-kernel-tunables.js';
 export {
   AGENT_EXECUTABLE,
   joinCommandArgs,
-  nodeBootstrapModeFromEnv,
   startJoinWorker,
+  type JoinTarget,
   type JoinWorker,
-  type NodeBootstrapMode,
 } from './worker/join-worker.js';
 export { formatNodeTable } from './worker/node-table.js';
 

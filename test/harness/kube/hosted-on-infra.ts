@@ -21,15 +21,18 @@ import type { CommandResult } from '../process/command-result.js';
 import { eventually } from '../process/eventually.js';
 import { runCommand } from '../process/run-command.js';
 import { startJoinWorker, type JoinWorker } from '../worker/join-worker.js';
-import { K8S_ON_K8S_BIN } from './hosted-cluster.js';
 import { startInfraCluster, workloadImages, type InfraCluster } from './infra-cluster.js';
 import { kubeBinary } from './kube-binaries.js';
+import { REPO_ROOT } from '../repo-root.js';
 
 // The end-to-end tier's whole story with every object running for real: an infra cluster with a
 // real node (startInfraCluster), `k8s-on-k8s create` run by an admin in the control-plane namespace
 // (where the infra API and the node's NodePorts route), the control plane as pods on that node, and
 // hosted workers booted like fresh machines (images imported, no CNI until the hosted cluster's
 // own flannel installs one) that reach the NodePorts through the admin's namespace as a router.
+
+/** The admin CLI, as `npm run build` leaves it. */
+export const K8S_ON_K8S_BIN = join(REPO_ROOT, 'packages', 'server', 'dist', 'src', 'bin', 'k8s-on-k8s.js');
 
 /** What startHostedOnInfra makes. */
 export interface HostedOnInfraOptions {
@@ -267,10 +270,9 @@ export async function startHostedOnInfra(options: HostedOnInfraOptions): Promise
       controlPlanePods,
       async startWorker({ index, hostname, dir: workerDir, extraImages = [] }) {
         const worker = await startJoinWorker({
-          cluster: { cpNetns, host },
+          cluster: { cpNetns },
           index,
           hostname,
-          mode: 'kubelet',
           dir: workerDir,
           bindMounts: [NODE_IMAGES_MOUNT],
         });
