@@ -241,3 +241,76 @@ describe('k8s-join in a real systemd worker host', () => {
     assert.match(again.stdout, /nothing to reset/);
   });
 });
+
+// The endpoint's port travels from the join server's --api-endpoint through the bundle to the
+// forwarder's listener and the kubelet's kubeconfig; nothing on the worker assumes 443.
+describe('k8s-join with the API endpoint on a port other than 443', () => {
+  let bed: JoinTestbed;
+
+  before(async () => {
+    bed = await startJoinTestbed({
+      name: 'agent-join-6443',
+      hostname: 'worker-2',
+      joinServerArgs: ['--api-endpoint', `https://${VIP}:6443`],
+    });
+  });
+
+  after(async () => {
+    await bed.stop();
+  });
+
+  it('listens on VIP:6443 and reaches the apiserver through it', async () => {
+    const answer = await callJoinServer(`${bed.server.url}/v1/tokens`, {
+      caPem: bed.cp.ca.certPem,
+      clientCert: bed.admin,
+      body: { ttl: '10m', uses: 1 },
+    });
+    assert.equal(answer.status, 201, answer.text);
+    const { token } = answer.json() as { token: string };
+    await bed.worker.writeFile('/root/token', `${token}\n`, 0o600);
+    const result = await bed.worker.exec(
+      '/opt/bin/k8s-join',
+      [
+        '--server',
+        bed.serverUrl,
+        '--ca-cert-hash',
+        caCertHash(bed.cp.ca.certPem),
+        '--token-file',
+        '/root/token',
+        '--ignore-preflight-errors',
+        'container-runtime',
+        '--timeout',
+        '0s',
+      ],
+      { timeoutMs: 120_000 },
+    );
+    assert.equal(result.exitCode, 0, `${result.stdout}\n${result.stderr}`);
+    assert.match(result.stdout, /API https:\/\/10\.199\.199\.199:6443 via 198\.18\.0\.1:6443/);
+    assert.match(
+      await bed.worker.readFile('/etc/systemd/system/k8s-join-forwarder.service'),
+      /^ExecStart=.* forward --listen=10\.199\.199\.199:6443 /m,
+    );
+    assert.match(
+      await bed.worker.readFile('/etc/kubernetes/bootstrap-kubelet.conf'),
+      /server: https:\/\/10\.199\.199\.199:6443/,
+    );
+    const version = await bed.worker.exec('curl', [
+      '-sS',
+      '--cacert',
+      '/etc/kubernetes/pki/ca.crt',
+      `https://${VIP}:6443/version`,
+    ]);
+    assert.equal(version.exitCode, 0, version.stderr);
+    assert.equal((JSON.parse(version.stdout) as { gitVersion: string }).gitVersion, 'v1.37.2');
+    const on443 = await bed.worker.exec('curl', [
+      '-sS',
+      '--max-time',
+      '3',
+      '--cacert',
+      '/etc/kubernetes/pki/ca.crt',
+      `https://${VIP}/version`,
+    ]);
+    assert.notEqual(on443.exitCode, 0, 'nothing listens on VIP:443');
+    assert.equal((await bed.worker.exec('/opt/bin/k8s-join', ['reset'])).exitCode, 0);
+  });
+});

@@ -21,17 +21,38 @@ export function caCertHash(pem: string): string {
   return `sha256:${createHash('sha256').update(spki).digest('hex')}`;
 }
 
-/** Validates a `--ca-cert-hash` value and normalises its hex to lowercase. */
+/**
+ * Validates a `--ca-cert-hash` value and normalises its hex to lowercase. Errors say what is wrong
+ * (prefix, algorithm, length, characters) but never repeat the value: a join token pasted into the
+ * wrong flag would otherwise land in a terminal, a boot log or an issue report.
+ */
 export function parseCaCertHash(text: string): string {
-  const match = CA_HASH.exec(text.trim());
-  if (match?.[1] === undefined) {
-    throw new ValidationError(
-      'INVALID_CA_HASH',
-      `Expected the CA hash to be sha256: followed by 64 hex digits, got ${JSON.stringify(text)}`,
-      { hint: 'Copy it from the join command printed by `k8s-on-k8s token create`.' },
-    );
+  const trimmed = text.trim();
+  const match = CA_HASH.exec(trimmed);
+  if (match?.[1] !== undefined) return `sha256:${match[1].toLowerCase()}`;
+  throw new ValidationError(
+    'INVALID_CA_HASH',
+    `Invalid CA hash: ${caHashProblem(trimmed)} (expected sha256:<64 hex digits>; the value is not repeated here)`,
+    { hint: 'Copy it from the join command printed by `k8s-on-k8s token create`.' },
+  );
+}
+
+// Only an algorithm name from this list is said back; anything else before a colon is not repeated.
+const OTHER_ALGORITHMS = ['md5', 'sha1', 'sha224', 'sha384', 'sha512'];
+
+function caHashProblem(text: string): string {
+  if (text === '') return 'it is empty';
+  const colon = text.indexOf(':');
+  const algorithm = colon === -1 ? '' : text.slice(0, colon).toLowerCase();
+  if (OTHER_ALGORITHMS.includes(algorithm)) {
+    return `algorithm ${algorithm} is not supported; only sha256 is (kubeadm's scheme)`;
   }
-  return `sha256:${match[1].toLowerCase()}`;
+  if (!text.startsWith('sha256:')) {
+    return `it must start with "sha256:" (a ${text.length}-character value without that prefix was given)`;
+  }
+  const hex = text.slice('sha256:'.length);
+  if (!/^[0-9a-fA-F]*$/.test(hex)) return 'it has characters other than hex digits after "sha256:"';
+  return `it has ${hex.length} hex digits after "sha256:", expected 64`;
 }
 
 /** Fails unless the presented CA matches the pinned hash; call it before sending any token. */

@@ -15,10 +15,11 @@ export {
   invalidArgument,
   isK8sOnK8sError,
 } from './errors.js';
-export type { ErrorCode } from './errors.js';
+export type { ErrorCode, K8sOnK8sErrorOptions } from './errors.js';
 export { formatHostPort, parseHostPort } from './host-port.js';
 export type { HostPort } from './host-port.js';
 export { parseKubeconfig, renderKubeconfig, resolveKubeconfig } from './kubeconfig.js';
+export { kubeletLabelRefusal } from './node-labels.js';
 export { validateNodeName } from './node-name.js';
 export {
   createCertificateAuthority,
@@ -34,6 +35,7 @@ export {
   DEFAULT_API_ENDPOINT,
   JOIN_API_VERSION,
   apiEndpointFor,
+  parseApiEndpoint,
   errorBody,
   errorFromBody,
   httpStatusOf,

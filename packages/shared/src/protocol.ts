@@ -3,7 +3,8 @@ import { z } from 'zod';
 import { ERROR_CODES, JoinError, ValidationError, type ErrorCode, type K8sOnK8sError } from './errors.js';
 import { isDns1123Subdomain } from './dns-names.js';
 import { parseDuration } from './duration.js';
-import { parseHostPort } from './host-port.js';
+import { parseHostPort, type HostPort } from './host-port.js';
+import { kubeletLabelRefusal } from './node-labels.js';
 import { validateNodeName } from './node-name.js';
 import { parseJoinToken } from './token.js';
 
@@ -31,6 +32,27 @@ export function apiEndpointFor(vip: string): string {
 
 /** The API endpoint kubelets and pods use: the VIP on 443. */
 export const DEFAULT_API_ENDPOINT = apiEndpointFor(API_VIP);
+
+/**
+ * The address and port of a bundle's `apiServer.endpoint`: `https://IP[:PORT]` and nothing else.
+ * The host is put on the worker's `lo` by an `ExecStartPre=ip addr …` line and the forwarder
+ * listens on it, so only an IP literal will do (a name cannot go on an interface, and a character
+ * such as `;`, `$` or `%` would mean something to systemd); undefined when the text is not one.
+ */
+export function parseApiEndpoint(text: string): HostPort | undefined {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return undefined;
+  }
+  const bare = /^https:\/\/(\[[0-9a-fA-F:.]+\]|[0-9.]+)(?::(\d{1,5}))?\/?$/.exec(text);
+  if (url.protocol !== 'https:' || bare?.[1] === undefined) return undefined;
+  const host = bare[1].replace(/^\[|\]$/g, '');
+  const port = bare[2] === undefined ? 443 : Number(bare[2]);
+  if (isIP(host) === 0 || port < 1 || port > 65535) return undefined;
+  return Object.freeze({ host, port });
+}
 
 const MAX_QUOTED = 80;
 
@@ -82,6 +104,13 @@ const labelValue = z.string().refine(isLabelValue, (value) => ({
   message: `${quote(value)} is not a valid label value (at most 63 letters, digits, "-", "_", "." )`,
 }));
 const labels = z.record(labelKey, labelValue);
+// Labels a token promises its nodes: only those the node's kubelet may set on itself.
+const kubeletLabels = labels.superRefine((record, ctx) => {
+  for (const key of Object.keys(record)) {
+    const refusal = kubeletLabelRefusal(key);
+    if (refusal !== undefined) ctx.addIssue({ code: z.ZodIssueCode.custom, path: [key], message: refusal });
+  }
+});
 const taint = z.object({
   key: labelKey,
   value: labelValue.optional(),
@@ -89,17 +118,12 @@ const taint = z.object({
 });
 
 const hostPort = z.string().superRefine(refineWith((text) => parseHostPort(text, 'an upstream')));
-const httpsUrl = z.string().superRefine((text, ctx) => {
-  let url: URL | undefined;
-  try {
-    url = new URL(text);
-  } catch {
-    url = undefined;
-  }
-  if (url?.protocol !== 'https:') {
-    ctx.addIssue({ code: z.ZodIssueCode.custom, message: `must be an https:// URL, got ${quote(text)}` });
-  }
-});
+const apiEndpoint = z.string().refine(
+  (text) => parseApiEndpoint(text) !== undefined,
+  (text) => ({
+    message: `must be https://IP[:PORT] (an IP literal: it goes on lo and into a systemd unit), got ${quote(text)}`,
+  }),
+);
 const ip = z.string().refine(
   (text) => isIP(text) !== 0,
   (text) => ({ message: `must be an IP address, got ${quote(text)}` }),
@@ -140,7 +164,7 @@ export const JoinBundleSchema = z.object({
   nodeName,
   caCert: pemCertificate,
   apiServer: z.object({
-    endpoint: httpsUrl.default(DEFAULT_API_ENDPOINT),
+    endpoint: apiEndpoint.default(DEFAULT_API_ENDPOINT),
     upstreams: z.array(hostPort).min(1, 'must list at least one host:port'),
   }),
   bootstrapKubeconfig: z.string().min(1, 'must not be empty'),
@@ -184,7 +208,7 @@ export const CreateTokenRequestSchema = z.object({
   uses: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).default(1),
   nodeName: nodeName.optional(),
   description: z.string().max(256, 'must be at most 256 characters').optional(),
-  labels: labels.optional(),
+  labels: kubeletLabels.optional(),
   taints: z.array(taint).optional(),
 });
 export type CreateTokenRequest = z.output<typeof CreateTokenRequestSchema>;

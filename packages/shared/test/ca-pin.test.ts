@@ -66,24 +66,34 @@ void describe('parseCaCertHash', () => {
     for (const pem of [rsaCa, ecCa]) assert.equal(parseCaCertHash(caCertHash(pem)), caCertHash(pem));
   });
 
-  void it('rejects other forms, naming the value', () => {
+  void it('rejects other forms saying what is wrong, never echoing the value', () => {
     const hex = 'c'.repeat(64);
-    for (const bad of [
-      hex,
-      `sha1:${hex}`,
-      `SHA256:${hex}`,
-      `sha256:${hex.slice(1)}`,
-      `sha256:${hex}c`,
-      `sha256:${'g'.repeat(64)}`,
-      `sha256: ${hex}`,
-      '',
-    ]) {
+    const cases: [string, RegExp][] = [
+      [hex, /must start with "sha256:"/],
+      [`sha1:${hex}`, /algorithm sha1 is not supported; only sha256/],
+      [`SHA256:${hex}`, /must start with "sha256:"/],
+      [`sha256:${hex.slice(1)}`, /has 63 hex digits after "sha256:", expected 64/],
+      [`sha256:${hex}c`, /has 65 hex digits after "sha256:", expected 64/],
+      [`sha256:${'g'.repeat(64)}`, /has characters other than hex digits after "sha256:"/],
+      [`sha256: ${hex}`, /has characters other than hex digits after "sha256:"/],
+      ['', /is empty/],
+      // A join token pasted in the wrong place: the message must not carry its secret.
+      ['abcdef.0123456789abcdef0123456789abcdef', /must start with "sha256:"/],
+    ];
+    for (const [bad, reason] of cases) {
       assert.throws(
         () => parseCaCertHash(bad),
-        (err: unknown) =>
-          err instanceof ValidationError &&
-          err.code === 'INVALID_CA_HASH' &&
-          err.message.includes(JSON.stringify(bad)),
+        (err: unknown) => {
+          assert.ok(err instanceof ValidationError, bad);
+          assert.equal(err.code, 'INVALID_CA_HASH');
+          assert.match(err.message, reason, bad);
+          if (bad.trim() !== '') {
+            const tail = bad.slice(-16);
+            assert.ok(!err.message.includes(tail), `${JSON.stringify(bad)} echoed in: ${err.message}`);
+            assert.ok(!(err.hint ?? '').includes(tail), 'nor in the hint');
+          }
+          return true;
+        },
         bad,
       );
     }

@@ -174,9 +174,9 @@ void describe('parseJoinBundle', () => {
       [{ caCert: 'not a cert' }, /caCert: must be a PEM certificate/],
       [
         { apiServer: { endpoint: 'http://10.199.199.199', upstreams: ['a:1'] } },
-        /apiServer\.endpoint: must be an https:\/\/ URL, got "http:\/\/10\.199\.199\.199"/,
+        /apiServer\.endpoint: must be https:\/\/IP\[:PORT\].*, got "http:\/\/10\.199\.199\.199"/,
       ],
-      [{ apiServer: { endpoint: 'not a url', upstreams: ['a:1'] } }, /apiServer\.endpoint: must be an https/],
+      [{ apiServer: { endpoint: 'not a url', upstreams: ['a:1'] } }, /apiServer\.endpoint: must be https/],
       [{ apiServer: { upstreams: [] } }, /apiServer\.upstreams: must list at least one host:port/],
       [
         { apiServer: { upstreams: ['ok:1', 'bad'] } },
@@ -254,6 +254,33 @@ void describe('parseJoinBundle', () => {
     }
   });
 
+  void it('takes apiServer.endpoint only as https://IP[:PORT]: its host goes on lo and into a unit', () => {
+    const parsed = parseJoinBundle(
+      bundle({ apiServer: { endpoint: 'https://10.199.199.199:6443', upstreams: ['a:1'] } }),
+    );
+    assert.equal(parsed.apiServer.endpoint, 'https://10.199.199.199:6443');
+    const v6 = parseJoinBundle(bundle({ apiServer: { endpoint: 'https://[fd00::1]/', upstreams: ['a:1'] } }));
+    assert.equal(v6.apiServer.endpoint, 'https://[fd00::1]/');
+    for (const endpoint of [
+      'https://10.0.0.1;touch:443',
+      'https://a$b:443',
+      'https://a%25b/',
+      "https://a'b/",
+      'https://api.example.com:443',
+      'https://10.0.0.1:443/path',
+      'https://10.0.0.1/?q',
+      'https://u:p@10.0.0.1/',
+      'https://10.0.0.1:0',
+    ]) {
+      assertInvalid(
+        () => parseJoinBundle(bundle({ apiServer: { endpoint, upstreams: ['a:1'] } })),
+        JoinError,
+        'INVALID_BUNDLE',
+        /apiServer\.endpoint: must be https:\/\/IP\[:PORT\]/,
+      );
+    }
+  });
+
   void it('never quotes the bootstrap kubeconfig, even when it is the wrong type', () => {
     const message = assertInvalid(
       () => parseJoinBundle(bundle({ bootstrapKubeconfig: { token: KUBECONFIG_SECRET } })),
@@ -316,6 +343,74 @@ void describe('parseCreateTokenRequest', () => {
         'INVALID_REQUEST',
         /^Invalid CreateTokenRequest: /,
         pattern,
+      );
+    }
+  });
+});
+
+void describe('node labels a kubelet may set on its own Node (NodeRestriction)', () => {
+  const refusal = /^Invalid CreateTokenRequest: labels\[/;
+  void it('accepts labels outside kubernetes.io and k8s.io, and the allowed ones inside', () => {
+    for (const key of [
+      'pool',
+      'example.com/tier',
+      'kubernetes.io.example.com/x',
+      'kubernetes.io/hostname',
+      'kubernetes.io/os',
+      'kubernetes.io/arch',
+      'beta.kubernetes.io/os',
+      'beta.kubernetes.io/arch',
+      'beta.kubernetes.io/instance-type',
+      'node.kubernetes.io/instance-type',
+      'topology.kubernetes.io/zone',
+      'topology.kubernetes.io/region',
+      'failure-domain.beta.kubernetes.io/zone',
+      'failure-domain.beta.kubernetes.io/region',
+      'node.kubernetes.io/pool',
+      'team.node.kubernetes.io/a',
+      'kubelet.kubernetes.io/x',
+      'a.kubelet.kubernetes.io/x',
+    ]) {
+      assert.deepEqual(parseCreateTokenRequest({ labels: { [key]: 'v' } }).labels, { [key]: 'v' }, key);
+    }
+  });
+
+  void it('refuses other kubernetes.io and k8s.io labels, naming the label and why', () => {
+    for (const key of [
+      'node-role.kubernetes.io/worker',
+      'kubernetes.io/role',
+      'topology.kubernetes.io/rack',
+      'example.kubernetes.io/x',
+      'k8s.io/x',
+      'sigs.k8s.io/x',
+      'nodekubernetes.io/x',
+    ]) {
+      if (key === 'nodekubernetes.io/x') {
+        // Not under kubernetes.io at all (no dot before it): allowed.
+        assert.ok(parseCreateTokenRequest({ labels: { [key]: '' } }).labels);
+        continue;
+      }
+      assertInvalid(
+        () => parseCreateTokenRequest({ labels: { [key]: '' } }),
+        ValidationError,
+        'INVALID_REQUEST',
+        refusal,
+        new RegExp(
+          `label ${JSON.stringify(key).replace(/[.]/g, '\\.')} is in the kubernetes\\.io/k8s\\.io namespace`,
+        ),
+        /NodeRestriction/,
+      );
+    }
+  });
+
+  void it('refuses node-restriction.kubernetes.io labels: only an admin may set them', () => {
+    for (const key of ['node-restriction.kubernetes.io/dedicated', 'a.node-restriction.kubernetes.io/x']) {
+      assertInvalid(
+        () => parseCreateTokenRequest({ labels: { [key]: 'x' } }),
+        ValidationError,
+        'INVALID_REQUEST',
+        refusal,
+        /is in node-restriction\.kubernetes\.io, which kubelets may never set/,
       );
     }
   });

@@ -2,6 +2,7 @@
 // k8s-join: the worker agent's entry point. A table of subcommands (runCli in shared); `join` is
 // also what runs when the first argument is a flag, so `k8s-join --token-file … --server …` works.
 import { readFile } from 'node:fs/promises';
+import { setTimeout as setTimeoutPromise } from 'node:timers/promises';
 import { isSea } from 'node:sea';
 import notify from 'systemd-notify';
 import { runCli, type Subcommand } from '@k8s-on-k8s/shared';
@@ -45,6 +46,7 @@ const SUBCOMMANDS: Readonly<Record<string, Subcommand>> = {
         env: process.env,
         out,
         warn: err,
+        sleep: (ms) => setTimeoutPromise(ms),
         selfCommand,
         readLocalFile: (path) => readFile(path, 'utf8'),
       }),

@@ -2,12 +2,33 @@ import { Agent, request } from 'undici';
 import {
   JOIN_API_VERSION,
   JoinError,
+  type ErrorCode,
+  type K8sOnK8sErrorOptions,
   errorFromBody,
   parseErrorBody,
   parseJoinBundle,
   type JoinBundle,
   type JoinRequest,
 } from '@k8s-on-k8s/shared';
+
+/**
+ * The join server answered 429 or 503: busy or briefly failing, worth another try (join-retry.ts).
+ * `retryAfterMs` is its Retry-After, when it sent one.
+ */
+export class JoinServerBusyError extends JoinError {
+  readonly retryAfterMs: number | undefined;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    retryAfterMs: number | undefined,
+    options: K8sOnK8sErrorOptions = {},
+  ) {
+    super(code, message, options);
+    this.name = 'JoinServerBusyError';
+    this.retryAfterMs = retryAfterMs;
+  }
+}
 
 /** Where and how to ask for a join bundle. */
 export interface JoinCall {
@@ -58,7 +79,18 @@ export async function requestJoinBundle(call: JoinCall): Promise<JoinBundle> {
         { cause },
       );
     }
-    if (response.statusCode !== 200) throw explainRejection(json, response.statusCode);
+    if (response.statusCode !== 200) {
+      const rejection = explainRejection(json, response.statusCode);
+      if (response.statusCode === 429 || response.statusCode === 503) {
+        throw new JoinServerBusyError(
+          rejection.code,
+          rejection.message,
+          parseRetryAfter(response.headers['retry-after'], new Date()),
+          rejection.hint === undefined ? {} : { hint: rejection.hint },
+        );
+      }
+      throw rejection;
+    }
     return parseJoinBundle(json);
   } finally {
     await dispatcher.close();
@@ -79,8 +111,17 @@ function explainRejection(json: unknown, status: number): JoinError {
   }
   if (status === 429) {
     return new JoinError(error.code, error.message, {
-      hint: 'too many attempts; wait a minute and retry',
+      hint: 'the join server is limiting requests from this address; wait and retry',
     });
   }
   return error;
+}
+
+/** Retry-After as milliseconds: delay-seconds or an HTTP date (RFC 9110 §10.2.3); undefined if absent or unreadable. */
+export function parseRetryAfter(value: string | string[] | undefined, now: Date): number | undefined {
+  const text = Array.isArray(value) ? value[0] : value;
+  if (text === undefined) return undefined;
+  if (/^\d{1,9}$/.test(text.trim())) return Number(text.trim()) * 1000;
+  const at = Date.parse(text);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now.getTime());
 }

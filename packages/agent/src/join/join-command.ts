@@ -1,23 +1,34 @@
 // `k8s-join join` (also plain `k8s-join --token …`): flags → validated JoinConfig → preflight →
 // pinned CA → bundle → files → units → wait. Each step converges, so a second run is a no-op.
-import { API_VIP, ValidationError, K8sOnK8sError, formatDuration, type JoinBundle } from '@k8s-on-k8s/shared';
+import {
+  API_VIP,
+  ValidationError,
+  K8sOnK8sError,
+  formatDuration,
+  parseApiEndpoint,
+  type JoinBundle,
+} from '@k8s-on-k8s/shared';
 import { FORWARDER_UNIT_NAME, KUBELET_UNIT_NAME, NODE_PATHS } from '../node/node-paths.js';
 import type { NodeSystem } from '../node/node-system.js';
 import { renderNodeFiles, type NodeFile, type NodeFileOptions } from '../node/render-node-files.js';
 import { startNodeUnits } from '../node/systemctl.js';
 import { AGENT_VERSION } from '../version.js';
 import { discoverServerCa, type DiscoveredCa } from './discover-server-ca.js';
-import { requestJoinBundle } from './join-client.js';
+import { JoinServerBusyError, requestJoinBundle } from './join-client.js';
 import { placeholderBundle, renderDryRunPlan } from './join-dry-run.js';
 import { JOIN_HELP, parseJoinFlags, type JoinConfig, type JoinFlagsDeps } from './join-flags.js';
 import { readJoinState, writeJoinState, type JoinState } from './join-state.js';
+import { retryTransient } from './join-retry.js';
 import { preflightError, runPreflight } from './preflight.js';
+import { verifyJoinBundle } from './verify-bundle.js';
 import { waitForJoinedNode } from './wait-for-node.js';
 
 /** What the join command needs from the process beside the machine. */
 export interface JoinCommandDeps extends JoinFlagsDeps {
   readonly out: (line: string) => void;
   readonly warn: (line: string) => void;
+  /** Waits between --retry attempts. */
+  readonly sleep: (ms: number) => Promise<void>;
 }
 
 const MAX_CLOCK_SKEW_MS = 60_000;
@@ -39,13 +50,20 @@ export async function runJoinCommand(argv: readonly string[], deps: JoinCommandD
     return 0;
   }
   await checkPreflight(config, state !== undefined, out);
-  const ca = await discoverPinnedCa(config, deps);
   if (config.dryRun) {
-    printDryRun(config, ca, out);
+    printDryRun(config, await discoverPinnedCa(config, deps), out);
     return 0;
   }
 
-  const bundle = await fetchJoinBundle(config, ca, deps);
+  // Discovery is inside the retry too: at first boot the server may not be reachable yet.
+  const { ca, bundle } = await retryTransient(
+    async () => {
+      const pinned = await discoverPinnedCa(config, deps);
+      return { ca: pinned, bundle: await fetchJoinBundle(config, pinned, deps) };
+    },
+    { budgetMs: config.retryMs, now: () => system.now(), sleep: deps.sleep, out },
+  );
+  verifyJoinBundle(bundle, ca);
   const fileOptions = nodeFileOptions(config, bundle);
   const files = renderNodeFiles(bundle, fileOptions);
   const unitsChanged = await writeNodeFiles(system, files, out);
@@ -169,12 +187,15 @@ async function writeNodeFiles(
 }
 
 function nodeFileOptions(config: JoinConfig, bundle: JoinBundle): NodeFileOptions {
+  // The bundle schema admits only https://IP[:PORT] endpoints; the fallback is never taken.
+  const api = parseApiEndpoint(bundle.apiServer.endpoint) ?? { host: API_VIP, port: 443 };
   return {
     nodeName: config.nodeName,
     kubeletBinary: config.kubeletBinary,
     agentBinary: config.agentBinary,
     containerRuntimeEndpoint: config.containerRuntimeEndpoint,
-    vip: new URL(bundle.apiServer.endpoint).hostname,
+    vip: api.host,
+    apiPort: api.port,
   };
 }
 
@@ -201,6 +222,8 @@ function joinStateOf(
 /** Maps an error to the documented exit code. */
 export function joinExitCode(error: unknown): number {
   if (error instanceof ValidationError) return 2;
+  // 429 and 503: nothing is wrong with this machine or its token; a later run can succeed.
+  if (error instanceof JoinServerBusyError) return 7;
   if (!(error instanceof K8sOnK8sError)) return 1;
   switch (error.code) {
     case 'PRECONDITION_FAILED':
@@ -214,8 +237,9 @@ export function joinExitCode(error: unknown): number {
     case 'TOKEN_REVOKED':
     case 'TOKEN_EXHAUSTED':
     case 'UNAUTHENTICATED':
-    case 'RATE_LIMITED':
       return 6;
+    case 'RATE_LIMITED':
+      return 7;
     default:
       return 1;
   }

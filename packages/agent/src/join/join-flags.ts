@@ -46,6 +46,9 @@ Flags:
   --ignore-preflight-errors L   comma-separated checks to skip: ${PREFLIGHT_CHECKS.join(', ')}
   --timeout DURATION            how long to wait for the kubelet to be healthy (default 2m; 0s: don't wait)
   --wait                        also wait until the Node is registered (uses --timeout too)
+  --retry DURATION              keep trying for up to DURATION while the join server is busy (429),
+                                failing (503) or not reachable yet, as its Retry-After says (default 0s:
+                                try once); a rejected token or a pin mismatch is never retried
   --root DIR                    act on a filesystem rooted at DIR (tests, image builds)
   --dry-run                     check the server and the pin, print every file and command, change nothing
                                 (the join request itself is not sent: it would use the token)
@@ -53,8 +56,9 @@ Flags:
   --unsafe-skip-ca-verification trust whatever CA the server presents (loud warning; lab use only)
   --help                        show this text
 
-Exit codes: 0 joined, 1 failed, 2 bad flags, 3 preflight failed, 4 CA pin mismatch,
-            5 server unreachable, 6 token rejected.`;
+Exit codes: 0 joined, 1 failed, 2 bad flags, 3 preflight failed, 4 CA pin mismatch (also a bundle
+            trusting another CA), 5 server unreachable, 6 token rejected, 7 server busy or failing
+            (429/503; retry later, or pass --retry).`;
 
 /** The join flags after validation. */
 export interface JoinConfig {
@@ -68,6 +72,8 @@ export interface JoinConfig {
   readonly containerRuntimeEndpoint: string;
   readonly ignorePreflight: ReadonlySet<PreflightCheck>;
   readonly timeoutMs: number;
+  /** How long to keep retrying a busy, failing or unreachable join server; 0: one attempt. */
+  readonly retryMs: number;
   readonly waitForNode: boolean;
   readonly dryRun: boolean;
   readonly force: boolean;
@@ -115,6 +121,7 @@ export async function parseJoinFlags(
     containerRuntimeEndpoint: runtime,
     ignorePreflight,
     timeoutMs: parseDuration(values.timeout ?? '2m', '--timeout'),
+    retryMs: parseDuration(values.retry ?? '0s', '--retry'),
     waitForNode: values.wait === true,
     dryRun: values['dry-run'] === true,
     force: values.force === true,
@@ -133,6 +140,7 @@ function parseJoinArgs(argv: readonly string[]) {
     'container-runtime-endpoint': { type: 'string' },
     'ignore-preflight-errors': { type: 'string' },
     timeout: { type: 'string' },
+    retry: { type: 'string' },
     wait: { type: 'boolean' },
     root: { type: 'string' },
     'dry-run': { type: 'boolean' },

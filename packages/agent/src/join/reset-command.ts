@@ -5,6 +5,7 @@ import { parseFlags } from '@k8s-on-k8s/shared';
 import { readJoinState } from './join-state.js';
 import { NODE_PATHS } from '../node/node-paths.js';
 import type { NodeSystem } from '../node/node-system.js';
+import { vipWithPrefix } from '../node/render-node-files.js';
 
 export const RESET_HELP = `Usage: k8s-join reset [--root DIR]
 
@@ -49,7 +50,7 @@ export async function runResetCommand(argv: readonly string[], deps: ResetComman
         : `[units] ${unit}: ${result.stderr.trim() || 'not loaded'}`,
     );
   }
-  const vip = await system.run('ip', ['addr', 'del', `${state.vip}/32`, 'dev', 'lo']);
+  const vip = await system.run('ip', ['addr', 'del', vipWithPrefix(state.vip), 'dev', 'lo']);
   out(vip.exitCode === 0 ? `[network] removed ${state.vip} from lo` : `[network] ${state.vip} was not on lo`);
 
   const kubeletCredentials = [NODE_PATHS.kubeletKubeconfig, ...(await kubeletClientCertificates(system))];

@@ -1,5 +1,7 @@
+import { isIP } from 'node:net';
 import { stringify as stringifyYaml } from 'yaml';
-import type { JoinBundle } from '@k8s-on-k8s/shared';
+import { formatHostPort, type JoinBundle } from '@k8s-on-k8s/shared';
+import { SECURE_KUBELET_SETTINGS } from './kubelet-security.js';
 import { KUBELET_UNIT_NAME, NODE_PATHS } from './node-paths.js';
 
 /** One file the agent writes: where, with which mode, and what. */
@@ -17,7 +19,14 @@ export interface NodeFileOptions {
   readonly kubeletBinary: string;
   readonly agentBinary: readonly string[];
   readonly containerRuntimeEndpoint: string;
+  /** The API endpoint's address (an IP literal, checked by the bundle schema) and port. */
   readonly vip: string;
+  readonly apiPort: number;
+}
+
+/** The VIP as `ip addr` takes it: a single address, /32 or /128. */
+export function vipWithPrefix(vip: string): string {
+  return `${vip}/${isIP(vip) === 6 ? 128 : 32}`;
 }
 
 /**
@@ -49,17 +58,26 @@ export function renderNodeFiles(bundle: JoinBundle, options: NodeFileOptions): N
 
 /**
  * The KubeletConfiguration: the server's, with the node-local facts the agent owns forced on top
- * (paths on this machine, certificate rotation, the runtime endpoint).
+ * (paths on this machine, certificate rotation, the runtime endpoint) and the kubelet API's
+ * security settings written out (verifyJoinBundle has refused a server copy that weakens them).
  */
 export function renderKubeletConfig(bundle: JoinBundle, options: NodeFileOptions): string {
   const fromServer = bundle.kubeletConfig as Record<string, unknown>;
   const authentication = (fromServer.authentication ?? {}) as Record<string, unknown>;
   const x509 = (authentication.x509 ?? {}) as Record<string, unknown>;
+  const anonymous = (authentication.anonymous ?? {}) as Record<string, unknown>;
+  const authorization = (fromServer.authorization ?? {}) as Record<string, unknown>;
   const config = {
     ...fromServer,
     apiVersion: 'kubelet.config.k8s.io/v1beta1',
     kind: 'KubeletConfiguration',
-    authentication: { ...authentication, x509: { ...x509, clientCAFile: NODE_PATHS.caCert } },
+    authentication: {
+      ...authentication,
+      anonymous: { ...anonymous, enabled: SECURE_KUBELET_SETTINGS.anonymousAuthentication },
+      x509: { ...x509, clientCAFile: NODE_PATHS.caCert },
+    },
+    authorization: { ...authorization, mode: SECURE_KUBELET_SETTINGS.authorizationMode },
+    readOnlyPort: SECURE_KUBELET_SETTINGS.readOnlyPort,
     clusterDNS: [bundle.cluster.dnsIP],
     clusterDomain: bundle.cluster.domain,
     // The kubelet renews its own client certificate before expiry (CSR approved by the
@@ -89,17 +107,18 @@ export function renderUpstreams(bundle: JoinBundle): string {
   return `# apiserver endpoints the forwarder relays the VIP to (written by k8s-join)\n${bundle.apiServer.upstreams.join('\n')}\n`;
 }
 
-/** The forwarder unit: VIP on lo, then `k8s-join forward` from VIP:443 to the apiserver upstreams. */
+/** The forwarder unit: VIP on lo, then `k8s-join forward` from the API endpoint to the upstreams. */
 export function renderForwarderUnit(options: NodeFileOptions): string {
+  const listen = formatHostPort({ host: options.vip, port: options.apiPort });
   const exec = [
     ...options.agentBinary,
     'forward',
-    `--listen=${options.vip}:443`,
+    `--listen=${listen}`,
     `--upstreams-file=${NODE_PATHS.upstreams}`,
   ];
   return `# Written by k8s-join. Relays the API VIP to the hosted control plane's apiserver.
 [Unit]
-Description=k8s-join API forwarder (${options.vip}:443 to the hosted apiserver)
+Description=k8s-join API forwarder (${listen} to the hosted apiserver)
 Documentation=https://github.com/k8s-on-k8s/k8s-on-k8s
 Wants=network-online.target
 After=network-online.target
@@ -112,7 +131,7 @@ Type=notify
 NotifyAccess=all
 # The VIP is every in-cluster client's address of the apiserver (the kubernetes Service endpoint);
 # "replace" makes this idempotent, and running it at each start puts it back after a reboot.
-ExecStartPre=ip addr replace ${options.vip}/32 dev lo
+ExecStartPre=ip addr replace ${vipWithPrefix(options.vip)} dev lo
 ExecStart=${exec.join(' ')}
 ExecReload=kill -HUP $MAINPID
 Restart=always

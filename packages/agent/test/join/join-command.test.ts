@@ -26,6 +26,7 @@ function deps(
     env,
     out: (line) => lines.push(line),
     warn: (line) => lines.push(line),
+    sleep: () => Promise.resolve(),
     selfCommand: ['/opt/bin/k8s-join'],
     readLocalFile: (path) => {
       const text = files[path];

@@ -11,6 +11,7 @@ const OPTIONS = {
   agentBinary: ['/opt/bin/k8s-join'],
   containerRuntimeEndpoint: 'unix:///run/containerd/containerd.sock',
   vip: '10.199.199.199',
+  apiPort: 443,
 };
 
 describe('join --dry-run plan', () => {

@@ -16,6 +16,7 @@ const OPTIONS: NodeFileOptions = {
   agentBinary: ['/opt/bin/k8s-join'],
   containerRuntimeEndpoint: 'unix:///run/containerd/containerd.sock',
   vip: '10.199.199.199',
+  apiPort: 443,
 };
 
 function golden(name: string, actual: string): void {

@@ -18,6 +18,8 @@ export interface UserDataSpec {
 const AGENT_PATH = '/opt/bin/k8s-join';
 const TOKEN_PATH = '/etc/k8s-join/token';
 const JOIN_UNIT = 'k8s-join.service';
+/** How long the first-boot join keeps retrying a busy or unreachable join server. */
+const JOIN_RETRY = '15m';
 
 function joinArgs(spec: UserDataSpec): string[] {
   return [
@@ -26,6 +28,10 @@ function joinArgs(spec: UserDataSpec): string[] {
     `--server=${spec.server}`,
     `--ca-cert-hash=${spec.caCertHash}`,
     `--token-file=${TOKEN_PATH}`,
+    // A fleet booting at once can meet a busy (429) or briefly failing (503) join server; the
+    // agent retries those, as Retry-After says, and never a bad token or pin. Extra args may
+    // override the budget (the last --retry wins).
+    `--retry=${JOIN_RETRY}`,
     ...(spec.nodeName === undefined ? [] : [`--node-name=${spec.nodeName}`]),
     ...(spec.extraJoinArgs ?? []),
   ];

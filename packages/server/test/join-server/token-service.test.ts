@@ -98,6 +98,28 @@ describe('token service', () => {
     await assert.rejects(service.create(MASTER, { ttl: '48h' }), /at most 1d .*--max-token-ttl.*"48h"/);
   });
 
+  it('refuses labels the joining kubelet may not set (NodeRestriction), storing nothing', async () => {
+    const { service, store } = await setUp('labels');
+    for (const [key, why] of [
+      ['node-role.kubernetes.io/worker', /in the kubernetes\.io\/k8s\.io namespace/],
+      ['topology.kubernetes.io/rack', /in the kubernetes\.io\/k8s\.io namespace/],
+      ['node-restriction.kubernetes.io/pool', /kubelets may never set/],
+    ] as const) {
+      await assert.rejects(service.create(MASTER, { labels: { [key]: 'x' } }), (error: unknown) => {
+        assert.ok(error instanceof K8sOnK8sError);
+        assert.equal(error.code, 'INVALID_REQUEST');
+        assert.ok(error.message.includes(`label "${key}"`), error.message);
+        assert.match(error.message, why);
+        return true;
+      });
+    }
+    assert.deepEqual(await store.list(), []);
+    const allowed = await service.create(MASTER, {
+      labels: { 'topology.kubernetes.io/zone': 'a', 'node.kubernetes.io/pool': 'gpu', tier: 'x' },
+    });
+    assert.equal((await store.list()).length, 1, allowed.id);
+  });
+
   it('lists in creation order and revokes, with TOKEN_NOT_FOUND for an unknown id', async () => {
     const { service } = await setUp('list');
     const a = await service.create(MASTER, {});

@@ -6,7 +6,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, describe, it } from 'node:test';
 import { parse as parseYaml } from 'yaml';
-import { renderCloudConfig, renderIgnition, type UserDataSpec } from '../../src/user-data/render.js';
+import {
+  renderCloudConfig,
+  renderIgnition,
+  renderJoinUnit,
+  type UserDataSpec,
+} from '../../src/user-data/render.js';
 import { runUserDataCommand } from '../../src/cli/userdata.js';
 
 const TOKEN = 'abcdef.0123456789abcdef0123456789abcdef';
@@ -107,6 +112,27 @@ describe('Ignition user-data', () => {
     assert.ok(unit);
     assert.equal(unit.enabled, true);
     assert.ok(!unit.contents.includes(TOKEN));
+  });
+});
+
+describe('the first-boot join unit', () => {
+  const unit = renderJoinUnit(SPEC);
+
+  it('has the agent retry a busy join server (429/503) within a bounded time', () => {
+    const exec = /^ExecStart=(.*)$/m.exec(unit)?.[1] ?? '';
+    assert.match(exec, / --retry=15m( |$)/);
+    // Retrying is the agent's decision: it reads Retry-After and knows a bad token from a busy server.
+    assert.doesNotMatch(unit, /^Restart=/m);
+  });
+
+  it('lets --extra-join-args override the retry budget', () => {
+    const exec =
+      /^ExecStart=(.*)$/m.exec(renderJoinUnit({ ...SPEC, extraJoinArgs: ['--retry=1h'] }))?.[1] ?? '';
+    const [first, last] = [exec.indexOf('--retry=15m'), exec.indexOf('--retry=1h')];
+    assert.ok(
+      first !== -1 && last > first,
+      `the extra --retry comes last (node parseArgs: last wins): ${exec}`,
+    );
   });
 });
 
