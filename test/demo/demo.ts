@@ -29,6 +29,7 @@ import {
   joinCommandArgs,
   kubeBinary,
   startHostedOnInfra,
+  uniqueTestResourceName,
   type HostedOnInfra,
   type JoinWorker,
 } from '../harness/index.js';
@@ -38,13 +39,6 @@ const NAMESPACE = 'team-a';
 const DEMO_DIR = join(REPO_ROOT, '.demo');
 const STATE_FILE = join(DEMO_DIR, 'state.json');
 const LOG_FILE = join(DEMO_DIR, 'playground.log');
-/**
- * The temp dirs a demo's harness makes under names without the test prefix (its own, the admin's,
- * the infra cluster's; the rendered control plane of the process-based demo before it), so
- * cleanupStaleTestResources cannot tell a crashed demo's from a live one's.
- */
-const DEMO_TEMP_DIR = /^(k8s-on-k8s-demo-|demo-infra-|k8s-on-k8s-rendered-demo-)/;
-
 /** How long the workers' Nodes and add-ons get to turn Ready once every k8s-join has returned. */
 const ADDONS_TIMEOUT_MS = 300_000;
 
@@ -293,7 +287,7 @@ try {
       runInherited(process.execPath, ['scripts/build-agent.mjs']);
     }
     await cleanupStaleTestResources();
-    dir = await mkdtemp(join(tmpdir(), 'k8s-on-k8s-demo-'));
+    dir = await mkdtemp(join(tmpdir(), `${uniqueTestResourceName()}-demo-`));
   });
 
   const hosted = await phase('infra cluster and node; k8s-on-k8s create → pods Ready', async () => {
@@ -519,20 +513,6 @@ async function launchKeeper(): Promise<number> {
   return 1;
 }
 
-/** Whether a demo other than this process runs (a plain `npm run demo`, or a keeper). */
-function otherDemoRuns(): boolean {
-  const script = join('test', 'dist', 'demo', 'demo.js');
-  return readdirSync('/proc')
-    .filter((entry) => /^\d+$/.test(entry) && Number(entry) !== process.pid)
-    .some((pid) => {
-      try {
-        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0')[1]?.endsWith(script) === true;
-      } catch {
-        return false;
-      }
-    });
-}
-
 /**
  * `--down`: stops the keeper (it stops the workers and the infra cluster and removes its namespaces);
  * if it is gone already (a crash), kills what is left of its process group and removes the
@@ -556,10 +536,8 @@ async function tearDownPlayground(): Promise<number> {
     }
   }
   const removed = await cleanupStaleTestResources();
-  const demoDirs = otherDemoRuns() ? [] : readdirSync(tmpdir()).filter((name) => DEMO_TEMP_DIR.test(name));
-  for (const name of demoDirs) await rm(join(tmpdir(), name), { recursive: true, force: true });
   console.log(
-    `removed: ${removed.networkNamespaces.length} network namespaces, ${removed.cgroups.length} cgroups, ${removed.tempDirs.length + demoDirs.length} temp dirs`,
+    `removed: ${removed.networkNamespaces.length} network namespaces, ${removed.cgroups.length} cgroups, ${removed.tempDirs.length} temp dirs`,
   );
   await rm(DEMO_DIR, { recursive: true, force: true });
   console.log(

@@ -65,7 +65,7 @@ export { formatNodeTable } from './worker/node-table.js';
 export { ChildProcessGroup } from './process/child-process-group.js';
 export { eventually } from './process/eventually.js';
 export { runCommand } from './process/run-command.js';
-export { TEST_RESOURCE_PREFIX } from './process/test-resource-name.js';
+export { TEST_RESOURCE_PREFIX, uniqueTestResourceName } from './process/test-resource-name.js';
 export { cleanupStaleTestResources } from './process/cleanup-stale-test-resources.js';
 
 // join/: the product's join server stood up against a local cluster, and the agent tests' test bed.

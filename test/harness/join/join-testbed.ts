@@ -16,6 +16,7 @@ import {
   startInProcessJoinServer,
   type InProcessJoinServer,
 } from './in-process-join-server.js';
+import { uniqueTestResourceName } from '../process/test-resource-name.js';
 
 // The set-up the agent tests share: a harness apiserver and a join server on this machine, both
 // exposed inside a control-plane network namespace (the infra cluster's NodePort, in effect), and a
@@ -54,7 +55,7 @@ export async function startJoinTestbed(options: {
   /** More paths of this machine made visible inside the worker. */
   bindMounts?: readonly WorkerBindMount[];
 }): Promise<JoinTestbed> {
-  const dir = await mkdtemp(join(tmpdir(), `${options.name}-`));
+  const dir = await mkdtemp(join(tmpdir(), `${uniqueTestResourceName()}-${options.name}-`));
   const cleanups: (() => Promise<void>)[] = [() => rm(dir, { recursive: true, force: true })];
   const stop = async (): Promise<void> => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch(() => undefined);

@@ -24,6 +24,7 @@ import { startJoinWorker, type JoinWorker } from '../worker/join-worker.js';
 import { startInfraCluster, workloadImages, type InfraCluster } from './infra-cluster.js';
 import { kubeBinary } from './kube-binaries.js';
 import { REPO_ROOT } from '../repo-root.js';
+import { uniqueTestResourceName } from '../process/test-resource-name.js';
 
 // The end-to-end tier's whole story with every object running for real: an infra cluster with a
 // real node (startInfraCluster), `k8s-on-k8s create` run by an admin in the control-plane namespace
@@ -130,7 +131,7 @@ export async function startHostedOnInfra(options: HostedOnInfraOptions): Promise
     for (const undo of cleanups.splice(0).reverse()) await undo().catch(() => undefined);
   };
   try {
-    const dir = await mkdtemp(join(tmpdir(), `k8s-on-k8s-${options.name}-admin-`));
+    const dir = await mkdtemp(join(tmpdir(), `${uniqueTestResourceName()}-${options.name}-admin-`));
     cleanups.push(() => rm(dir, { recursive: true, force: true }));
     log('infra cluster: apiserver, controller-manager, scheduler and a node joined by k8s-join');
     const infra = await startInfraCluster({ name: `${options.name}-infra` });

@@ -14,6 +14,7 @@ import { freePort } from '../net/free-port.js';
 import { httpsGet } from '../net/https-get.js';
 import { ChildProcessGroup } from '../process/child-process-group.js';
 import { kubeBinary } from './kube-binaries.js';
+import { uniqueTestResourceName } from '../process/test-resource-name.js';
 
 /** What to start: etcd and kube-apiserver always; the controller-manager and scheduler on request. */
 export interface LocalKubeClusterOptions {
@@ -70,7 +71,7 @@ export async function startLocalKubeCluster(
     controllerManager: options.controllerManager === true ? kubeBinary('kube-controller-manager') : '',
     scheduler: options.scheduler === true ? kubeBinary('kube-scheduler') : '',
   };
-  const dir = await mkdtemp(join(tmpdir(), `k8s-on-k8s-${name}-`));
+  const dir = await mkdtemp(join(tmpdir(), `${uniqueTestResourceName()}-${name}-`));
   const group = new ChildProcessGroup(dir);
   let stopped = false;
   const stop = async (): Promise<void> => {

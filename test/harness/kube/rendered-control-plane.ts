@@ -15,6 +15,7 @@ import type { NetworkNamespace } from '../net/network-namespace.js';
 import { ChildProcessGroup } from '../process/child-process-group.js';
 import { REPO_ROOT } from '../repo-root.js';
 import { kubeBinary } from './kube-binaries.js';
+import { uniqueTestResourceName } from '../process/test-resource-name.js';
 
 // Plays the infra cluster's kubelet for a control plane that `k8s-on-k8s create` applied: reads the
 // StatefulSet, Deployments, Services and Secrets back from the infra apiserver, lays each pod's
@@ -243,7 +244,7 @@ export async function loadRenderedControlPlane(
   const etcdUrl = `https://127.0.0.1:${etcdClient}`;
   const inInfraApiUrl = `https://${componentName(options, 'apiserver')}.${options.namespace}.svc:443`;
 
-  const dir = await mkdtemp(join(tmpdir(), `k8s-on-k8s-rendered-${options.name}-`));
+  const dir = await mkdtemp(join(tmpdir(), `${uniqueTestResourceName()}-rendered-${options.name}-`));
   const group = new ChildProcessGroup(dir);
   const componentRoot = (component: Component): string => join(dir, component);
   const run = (component: Component, command: string, args: readonly string[]): void => {

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { ChildProcessGroup } from '../process/child-process-group.js';
 import type { NetworkNamespace } from './network-namespace.js';
+import { uniqueTestResourceName } from '../process/test-resource-name.js';
 
 /** A loopback service of this machine made reachable at an address inside a test namespace. */
 export interface NamespaceExposure {
@@ -24,7 +25,7 @@ export async function exposeInNamespace(options: {
   port: number;
   targetPort: number;
 }): Promise<NamespaceExposure> {
-  const dir = await mkdtemp(join(tmpdir(), 'k8s-on-k8s-exposure-'));
+  const dir = await mkdtemp(join(tmpdir(), `${uniqueTestResourceName()}-exposure-`));
   const socket = join(dir, 'relay.sock');
   const group = new ChildProcessGroup(dir);
   group.start('socat-host', 'socat', [

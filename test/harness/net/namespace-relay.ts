@@ -7,6 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ChildProcessGroup } from '../process/child-process-group.js';
 import { freePort } from './free-port.js';
 import type { NetworkNamespace } from './network-namespace.js';
+import { uniqueTestResourceName } from '../process/test-resource-name.js';
 
 /** A service inside a test namespace made reachable on a loopback port of this machine. */
 export interface NamespaceRelay {
@@ -41,7 +42,7 @@ export async function relayFromNamespace(options: {
   address: string;
   port: number;
 }): Promise<NamespaceRelay> {
-  const dir = await mkdtemp(join(tmpdir(), 'k8s-on-k8s-relay-'));
+  const dir = await mkdtemp(join(tmpdir(), `${uniqueTestResourceName()}-relay-`));
   const socket = join(dir, 'relay.sock');
   const group = new ChildProcessGroup(dir);
   const inner = options.netns.command('socat', [
