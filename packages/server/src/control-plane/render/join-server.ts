@@ -38,7 +38,7 @@ export function renderJoinServer(spec: ControlPlaneSpec): V1Deployment {
             { name: 'pki', mountPath: `${dir}/pki`, readOnly: true },
             { name: 'kubeconfig', mountPath: `${dir}/kubeconfig`, readOnly: true },
           ],
-          readinessProbe: { tcpSocket: { port: PORTS.joinServer }, periodSeconds: 5 },
+          readinessProbe: { tcpSocket: { port: PORTS.joinServer }, periodSeconds: 5, timeoutSeconds: 5 },
         }),
       ],
       volumes: [

@@ -107,16 +107,33 @@ export function container(
     ...extra,
   };
 }
+/**
+ * kubeadm's probe timings for static control-plane pods (timeoutSeconds 15, liveness failing for
+ * 8 × 10 s before a restart). With the kubelet's default 1 s timeout, a node whose CPU is saturated
+ * (twenty workers joining at once on two cores did it) fails the apiserver's /livez for a minute and
+ * restarts it exactly when it is most needed, and every controller loses its lease with it.
+ */
 export function probes(
   port: number,
   scheme: 'HTTP' | 'HTTPS',
   live: string,
   ready: string,
 ): Partial<V1Container> {
+  const timeoutSeconds = 15;
   return {
-    startupProbe: { httpGet: { path: live, port, scheme }, periodSeconds: 5, failureThreshold: 60 },
-    livenessProbe: { httpGet: { path: live, port, scheme }, periodSeconds: 10, failureThreshold: 6 },
-    readinessProbe: { httpGet: { path: ready, port, scheme }, periodSeconds: 5 },
+    startupProbe: {
+      httpGet: { path: live, port, scheme },
+      periodSeconds: 5,
+      timeoutSeconds,
+      failureThreshold: 60,
+    },
+    livenessProbe: {
+      httpGet: { path: live, port, scheme },
+      periodSeconds: 10,
+      timeoutSeconds,
+      failureThreshold: 8,
+    },
+    readinessProbe: { httpGet: { path: ready, port, scheme }, periodSeconds: 5, timeoutSeconds },
   };
 }
 export function deployment(
