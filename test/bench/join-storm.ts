@@ -134,7 +134,14 @@ try {
   }
 
   const stormStart = Date.now();
-  const perNode = await Promise.all(storm.map((worker) => join1(hosted, worker, token, stormStart)));
+  const settled = await Promise.allSettled(storm.map((worker) => join1(hosted, worker, token, stormStart)));
+  const perNode = settled.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+  const failures = settled.flatMap((result) =>
+    result.status === 'rejected'
+      ? [result.reason instanceof Error ? result.reason.message : String(result.reason)]
+      : [],
+  );
+  for (const failure of failures) console.error(`FAILED: ${failure.split('\n').slice(0, 40).join('\n')}`);
   const registered = perNode.map((n) => n.registeredMs).sort((a, b) => a - b);
   const ready = perNode.map((n) => n.readyMs).sort((a, b) => a - b);
   const allRegisteredMs = registered.at(-1) ?? 0;
@@ -155,7 +162,8 @@ try {
     });
   }
 
-  console.log(`Nodes registered: ${nodes}/${WORKERS + 1}`);
+  console.log(`Nodes registered: ${nodes}/${WORKERS + 1}; joins that failed: ${failures.length}`);
+  if (failures.length > 0) process.exitCode = 1;
   console.log(
     `storm (${WORKERS} k8s-join at once) → every Node registered: ${allRegisteredMs} ms = ${(allRegisteredMs / reference.registeredMs).toFixed(1)}× the lone join; p50 ${percentile(registered, 50)} ms, p90 ${percentile(registered, 90)} ms`,
   );
@@ -179,6 +187,7 @@ try {
     registeredP50Ms: percentile(registered, 50),
     readyP50Ms: percentile(ready, 50),
     nodes,
+    failed: failures.length,
     memory,
   };
   writeFileSync(join(REPO_ROOT, 'bench-results', 'join-storm.json'), `${JSON.stringify(results, null, 2)}\n`);
@@ -186,6 +195,15 @@ try {
 } catch (error) {
   console.error(`join storm failed: ${error instanceof Error ? error.message : String(error)}`);
   process.exitCode = 1;
+  // What the control plane went through, before it is torn down: restarts, OOM kills, memory peaks.
+  for (const pod of (await cluster?.controlPlanePods().catch(() => [])) ?? []) {
+    const status = pod.status?.containerStatuses?.[0];
+    const last = status?.lastState?.terminated;
+    const memory = await cluster?.infra.podMemory(pod.metadata?.uid ?? '').catch(() => undefined);
+    console.error(
+      `  ${componentOf(pod)}: ready ${String(status?.ready ?? false)}, restarts ${status?.restartCount ?? 0}${last ? `, last exit ${last.exitCode} ${last.reason ?? ''}` : ''}, peak ${memory ? Math.round(memory.peakBytes / MiB) : '?'} MiB (limit ${pod.spec?.containers[0]?.resources?.limits?.memory ?? '-'})`,
+    );
+  }
 } finally {
   await cleanUp();
 }
