@@ -41,6 +41,16 @@ export interface StartJoinServerOptions {
   readonly now?: () => Date;
   /** Where JSON logs go (default stdout). */
   readonly logDestination?: DestinationStream;
+  /** Overrides of the HTTP edge's timeouts and connection cap (tests use small ones). */
+  readonly edge?: Partial<JoinServerEdgeLimits>;
+}
+
+/** How long a client may take for each part of a request, and how many connections may be open. */
+export interface JoinServerEdgeLimits {
+  readonly handshakeTimeoutMs: number;
+  readonly headersTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+  readonly maxConnections: number;
 }
 
 async function openStore(
