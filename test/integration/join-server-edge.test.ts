@@ -60,7 +60,8 @@ describe('join server edge against a real apiserver', () => {
   /** An undici agent whose connections leave from `address` (and present `cert`, if given). */
   const from = (address: string, cert?: CertifiedKeyPair): Agent =>
     new Agent({
-      connect: { ca: cp.ca.certPem, localAddress: address, cert: cert?.certPem, key: cert?.keyPem },
+      localAddress: address,
+      connect: { ca: cp.ca.certPem, cert: cert?.certPem, key: cert?.keyPem },
     });
 
   const saToken = async (audiences: string[]): Promise<string> => {
@@ -220,6 +221,8 @@ describe('join server edge against a real apiserver', () => {
         resolve(Number.POSITIVE_INFINITY);
       }, deadlineMs);
       socket.on('error', () => undefined);
+      // Flowing, so a 408 the server writes before closing does not hold the close back.
+      socket.resume();
       socket.on('close', () => {
         clearTimeout(timer);
         resolve(Date.now() - started);

@@ -3,6 +3,7 @@ import { after, before, describe, it } from 'node:test';
 import { formatRfc3339, hashTokenSecret } from '@k8s-on-k8s/shared';
 import {
   KubernetesApi,
+  KubernetesApiError,
   KubernetesTokenStore,
   type ConsumeResult,
   type JoinTokenRecord,
@@ -141,6 +142,24 @@ describe('kubernetes token store against a real apiserver', () => {
         `uses=${String(uses)}: ${String(lateResults.filter((r) => r.ok).length)} of ${String(lateResults.length)} consumes queued after the revoke were granted`,
       );
     }
+  });
+
+  it('relies on the apiserver refusing an unchanged PUT with an old resourceVersion (the CAS of unlimited tokens)', async () => {
+    const api = await newApi();
+    const store = new KubernetesTokenStore({ api, now });
+    const token = record(0);
+    await store.create(token);
+    const before = await api.getSecret('kube-system', `k8s-join-token-${token.id}`);
+    assert.ok(before !== undefined);
+    await store.revoke(token.id);
+    await assert.rejects(
+      api.replaceSecret('kube-system', before),
+      (error: unknown) => error instanceof KubernetesApiError && error.apiStatus === 409,
+    );
+    const unchanged = await api.getSecret('kube-system', `k8s-join-token-${token.id}`);
+    assert.ok(unchanged !== undefined);
+    const same = await api.replaceSecret('kube-system', unchanged);
+    assert.equal(same.metadata.resourceVersion, unchanged.metadata.resourceVersion, 'a no-op writes nothing');
   });
 
   it('learns that a spend whose answer was lost applied, and spends it once', async () => {
