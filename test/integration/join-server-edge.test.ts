@@ -142,8 +142,13 @@ describe('join server edge against a real apiserver', () => {
     const agentC = from(C);
     for (let i = 0; i < 12; i++) {
       bogus.push(
-        (await callJoinServer(`${server.url}/v1/tokens`, { caPem: cp.ca.certPem, agent: agentC, token: 'nope' }))
-          .status,
+        (
+          await callJoinServer(`${server.url}/v1/tokens`, {
+            caPem: cp.ca.certPem,
+            agent: agentC,
+            token: 'nope',
+          })
+        ).status,
       );
     }
     assert.deepEqual(bogus, [...Array<number>(10).fill(401), 429, 429]);
@@ -204,7 +209,9 @@ describe('join server edge against a real apiserver', () => {
     const agentA = from(A);
     const statuses: number[] = [];
     for (let i = 0; i < 120; i++) {
-      statuses.push((await callJoinServer(`${server.url}/metrics`, { caPem: cp.ca.certPem, agent: agentA })).status);
+      statuses.push(
+        (await callJoinServer(`${server.url}/metrics`, { caPem: cp.ca.certPem, agent: agentA })).status,
+      );
     }
     assert.deepEqual(statuses.slice(0, 50), Array<number>(50).fill(200), 'a generous burst');
     assert.ok(statuses.includes(429), `some of 120 quick scrapes are refused: ${statuses.join(',')}`);
@@ -273,7 +280,10 @@ describe('join server edge against a real apiserver', () => {
     const extra = connectTcp({ host: '127.0.0.1', port: server.port });
     const extraClosed = await closesWithin(extra, 2000);
     assert.ok(extraClosed < 2000, 'the 5th connection is dropped');
-    assert.ok(open.every((socket) => !socket.destroyed && socket.readyState === 'open'), 'the first 4 stay');
+    assert.ok(
+      open.every((socket) => !socket.destroyed && socket.readyState === 'open'),
+      'the first 4 stay',
+    );
     for (const socket of open) socket.destroy();
   });
 
@@ -293,7 +303,13 @@ describe('join server edge against a real apiserver', () => {
     const flags = files.baseFlags.filter(
       (f, i, all) => f !== files.kubeconfigPath && all[i + 1] !== files.kubeconfigPath,
     );
-    const server = await startInProcessJoinServer([...flags, '--kubeconfig', kubeconfig, '--store', 'kubernetes']);
+    const server = await startInProcessJoinServer([
+      ...flags,
+      '--kubeconfig',
+      kubeconfig,
+      '--store',
+      'kubernetes',
+    ]);
     servers.push(server);
     const joined = await callJoinServer(`${server.url}/v1/join`, {
       caPem: cp.ca.certPem,

@@ -50,7 +50,7 @@ describe('kubernetes token store against a real apiserver', () => {
   const apis: KubernetesApi[] = [];
   let counter = 0;
 
-  const newApi = async (): Promise<FaultyApi> => {
+  const newApi = (): FaultyApi => {
     const api = new FaultyApi({
       server: cp.url,
       ca: cp.ca.certPem,
@@ -85,7 +85,7 @@ describe('kubernetes token store against a real apiserver', () => {
   const now = (): Date => new Date();
 
   it('refuses an unlimited token to a consume queued after a revoke returned, though a read from before is still in flight', async () => {
-    const [apiA, apiB] = [await newApi(), await newApi()];
+    const [apiA, apiB] = [newApi(), newApi()];
     const replicaA = new KubernetesTokenStore({ api: apiA, now });
     const replicaB = new KubernetesTokenStore({ api: apiB, now });
     const token = record(0);
@@ -108,7 +108,7 @@ describe('kubernetes token store against a real apiserver', () => {
   });
 
   it('with 40 agents consuming concurrently on two replicas, grants nothing queued after a revoke returned', async () => {
-    const [apiA, apiB] = [await newApi(), await newApi()];
+    const [apiA, apiB] = [newApi(), newApi()];
     const replicas = [
       new KubernetesTokenStore({ api: apiA, now }),
       new KubernetesTokenStore({ api: apiB, now }),
@@ -145,7 +145,7 @@ describe('kubernetes token store against a real apiserver', () => {
   });
 
   it('relies on the apiserver refusing an unchanged PUT with an old resourceVersion (the CAS of unlimited tokens)', async () => {
-    const api = await newApi();
+    const api = newApi();
     const store = new KubernetesTokenStore({ api, now });
     const token = record(0);
     await store.create(token);
@@ -163,7 +163,7 @@ describe('kubernetes token store against a real apiserver', () => {
   });
 
   it('learns that a spend whose answer was lost applied, and spends it once', async () => {
-    const api = await newApi();
+    const api = newApi();
     const store = new KubernetesTokenStore({ api, now });
     const token = record(2);
     await store.create(token);
@@ -177,7 +177,7 @@ describe('kubernetes token store against a real apiserver', () => {
   });
 
   it('retries a spend whose request was lost before it applied, and spends it once', async () => {
-    const api = await newApi();
+    const api = newApi();
     const store = new KubernetesTokenStore({ api, now });
     const token = record(1);
     await store.create(token);

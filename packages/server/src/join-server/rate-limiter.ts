@@ -71,7 +71,10 @@ export class RateLimiter {
 
   private forgetFullBuckets(now: number): void {
     const tokens = (bucket: Bucket): number =>
-      Math.min(this.limit.burst, bucket.tokens + (Math.max(0, now - bucket.at) / 1000) * this.limit.perSecond);
+      Math.min(
+        this.limit.burst,
+        bucket.tokens + (Math.max(0, now - bucket.at) / 1000) * this.limit.perSecond,
+      );
     for (const [key, bucket] of this.buckets) {
       if (tokens(bucket) >= this.limit.burst) this.buckets.delete(key);
     }

@@ -130,7 +130,10 @@ describe('renderControlPlane', () => {
       fakeControlPlanePki(),
     );
     // A ClusterIP Service has no external traffic; the ingress controller is the client there.
-    assert.equal((find(ingress, 'Service', 'dev-join-server') as V1Service).spec?.externalTrafficPolicy, undefined);
+    assert.equal(
+      (find(ingress, 'Service', 'dev-join-server') as V1Service).spec?.externalTrafficPolicy,
+      undefined,
+    );
   });
 
   it('exposes through an ingress with TLS passthrough, the join server under its own host', () => {

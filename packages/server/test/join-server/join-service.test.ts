@@ -122,7 +122,9 @@ describe('join service', () => {
       kube,
       limits: {
         failuresPerIp: new RateLimiter(SETTINGS.rateLimits.failuresPerIp, () => NOW.getTime()),
-        failuresPerIpAndToken: new RateLimiter(SETTINGS.rateLimits.failuresPerIpAndToken, () => NOW.getTime()),
+        failuresPerIpAndToken: new RateLimiter(SETTINGS.rateLimits.failuresPerIpAndToken, () =>
+          NOW.getTime(),
+        ),
       },
       metrics,
       logger: pino({ level: 'debug' }, sink),
@@ -255,7 +257,11 @@ describe('join service', () => {
     // anyone could put on anyone's token.
     for (let i = 0; i < 20; i++) {
       await assert.rejects(
-        service.join({ presentedToken: wrongSecret, body: request('worker-1'), ip: `198.51.100.${String(10 + i)}` }),
+        service.join({
+          presentedToken: wrongSecret,
+          body: request('worker-1'),
+          ip: `198.51.100.${String(10 + i)}`,
+        }),
         (error: unknown) => error instanceof JoinError && error.code === 'TOKEN_REJECTED',
       );
     }

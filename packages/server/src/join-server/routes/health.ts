@@ -30,10 +30,7 @@ export function mountHealthRoutes(router: Router, deps: HealthDeps): void {
       const problems = await readinessProblems(deps);
       if (problems.length > 0) {
         // Anyone may ask /readyz: an apiserver error names users, namespaces and resources.
-        deps.logger.warn(
-          { problems: problems.map((p) => `${p.what}: ${p.detail}`) },
-          'not ready',
-        );
+        deps.logger.warn({ problems: problems.map((p) => `${p.what}: ${p.detail}`) }, 'not ready');
         res
           .status(503)
           .type('text/plain')
