@@ -18,7 +18,7 @@ import {
   type JoinBundle,
   type TokenInfo,
 } from '@k8s-on-k8s/shared';
-import { JOIN_TOKEN_SECRET_TYPE, joinTokenSecretName } from '@k8s-on-k8s/server';
+import { JOIN_SERVER_AUDIENCE, JOIN_TOKEN_SECRET_TYPE, joinTokenSecretName } from '@k8s-on-k8s/server';
 import {
   applyJoinServerRbac,
   callJoinServer,
@@ -514,7 +514,8 @@ describe('join server admin authentication and rate limits', () => {
     const request = await core.createNamespacedServiceAccountToken({
       name: 'token-admin',
       namespace: 'default',
-      body: { spec: { audiences: [], expirationSeconds: 3600 } },
+      // Minted for the join server (kubectl create token --audience k8s-join-server).
+      body: { spec: { audiences: [JOIN_SERVER_AUDIENCE], expirationSeconds: 3600 } },
     });
     const saToken = request.status?.token ?? '';
     const denied = await tokensAs({ token: saToken });

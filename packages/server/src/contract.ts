@@ -39,3 +39,10 @@ export const JOIN_SERVER_USER = 'k8s-join-server';
 /** The Secret type and label of a join-token record in the kubernetes token store. */
 export const JOIN_TOKEN_SECRET_TYPE = 'k8s-on-k8s.io/join-token';
 export const JOIN_TOKEN_LABEL = 'k8s-on-k8s.io/join-token';
+
+/**
+ * The audience an admin's bearer token must be minted for (`kubectl create token NAME --audience
+ * k8s-join-server`): the join server's TokenReview asks for it, so a token minted for the apiserver
+ * (or any other service) that leaks is no key to the join server, nor one of ours to the apiserver.
+ */
+export const JOIN_SERVER_AUDIENCE = 'k8s-join-server';

@@ -37,6 +37,8 @@ export { runStatus } from './cli/control-plane/status.js';
 
 export { JOIN_SERVER_HELP, parseJoinServerFlags } from './join-server/config.js';
 export { startJoinServer } from './join-server/main.js';
-export type { RunningJoinServer } from './join-server/main.js';
+export type { RunningJoinServer, StartJoinServerOptions } from './join-server/main.js';
 export { readTokenFile } from './join-server/token-store/file.js';
-export { joinTokenSecretName } from './join-server/token-store/kubernetes.js';
+export { KubernetesTokenStore, joinTokenSecretName } from './join-server/token-store/kubernetes.js';
+export type { ConsumeResult, JoinTokenRecord } from './join-server/token-store/store.js';
+export { KubernetesApi, KubernetesApiError } from './kube/api.js';

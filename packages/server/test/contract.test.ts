@@ -22,7 +22,7 @@ import { leafCertificates } from '../src/control-plane/pki.js';
 import { renderControlPlane } from '../src/control-plane/render/control-plane.js';
 import { renderHostedAssets } from '../src/control-plane/render/hosted-assets.js';
 import { buildControlPlaneSpec } from '../src/control-plane/spec.js';
-import type { ResourceAttributes, ReviewedUser, SecretObject } from '../src/kube/api.js';
+import type { ResourceAttributes, SecretObject } from '../src/kube/api.js';
 import { authorizeAdmin } from '../src/join-server/admin-auth.js';
 import { mintBootstrapToken } from '../src/join-server/join-service.js';
 import { fakeControlPlanePki } from './control-plane/fake-pki.js';
@@ -85,7 +85,8 @@ describe('the contract between the renderer and the join server', () => {
   it('the join-token ClusterRole grants the resource the join server authorizes admins for', async () => {
     const asked: ResourceAttributes[] = [];
     await authorizeAdmin({ bearerToken: 'opaque' }, 'create', {
-      reviewToken: (): Promise<ReviewedUser> => Promise.resolve({ username: 'alice', groups: [] }),
+      reviewToken: (_token, audiences) =>
+        Promise.resolve({ username: 'alice', groups: [], audiences: audiences ?? [] }),
       reviewAccess: (_user, attributes) => {
         asked.push(attributes);
         return Promise.resolve({ allowed: true, reason: '' });

@@ -8,6 +8,7 @@ import {
   renderJoinServerRbac,
   startJoinServer,
   type RunningJoinServer,
+  type StartJoinServerOptions,
 } from '@k8s-on-k8s/server';
 import type { LocalKubeCluster } from '../kube/local-kube-cluster.js';
 
@@ -94,7 +95,7 @@ export interface InProcessJoinServer extends RunningJoinServer {
 /** Starts a join server in-process from real flags, on 127.0.0.1:0. */
 export async function startInProcessJoinServer(
   flags: readonly string[],
-  options: { now?: () => Date } = {},
+  options: Omit<StartJoinServerOptions, 'logDestination'> = {},
 ): Promise<InProcessJoinServer> {
   const { readFile } = await import('node:fs/promises');
   const config = await parseJoinServerFlags(flags, (path) => readFile(path, 'utf8'));

@@ -10,7 +10,9 @@ export const TOKEN_HELP = `Usage: k8s-on-k8s token <create|list|revoke ID> --ser
 
 Mints, lists and revokes the join tokens of a hosted cluster's join server. The kubeconfig is one
 of the hosted cluster: its CA verifies the join server, and its user must be in system:masters
-(client certificate) or be allowed to create/list/delete jointokens.k8s-on-k8s.io.
+(client certificate) or be allowed to create/list/delete jointokens.k8s-on-k8s.io. A bearer token
+must be minted for the audience k8s-join-server (a token for the apiserver is refused), e.g.
+  kubectl --kubeconfig demo.kubeconfig create token NAME -n NS --audience k8s-join-server
 
 Flags:
   --server URL            the join server, e.g. https://join.example:8443 (required)

@@ -1,11 +1,14 @@
 import { JoinError } from '@k8s-on-k8s/shared';
 import type { KubernetesApi, ReviewedUser } from '../kube/api.js';
-import { JOIN_TOKEN_RESOURCE } from '../contract.js';
+import { JOIN_SERVER_AUDIENCE, JOIN_TOKEN_RESOURCE } from '../contract.js';
 
 // Who may mint, list and revoke join tokens is decided by the hosted cluster, not by us: either a
 // client certificate signed by the cluster CA with O=system:masters (what kube-apiserver itself
 // treats as a superuser), or a bearer token that a TokenReview accepts and whose user a
 // SubjectAccessReview allows the verb on JOIN_TOKEN_RESOURCE (a virtual resource: no CRD needed).
+// Bearer tokens must be minted for JOIN_SERVER_AUDIENCE (`kubectl create token --audience`): the
+// TokenReview asks for it and the answer must confirm it, so a token meant for the apiserver, say
+// a pod's service-account token, is refused here.
 // Nothing else gets in, and the refusal says which of the two ways was tried and why it failed.
 
 /** The group kube-apiserver treats as superusers; a client certificate in it may do anything here too. */
@@ -81,20 +84,20 @@ export async function authorizeAdmin(
       { hint: hintFor(verb) },
     );
   }
-  let user: ReviewedUser | undefined;
+  let user: (ReviewedUser & { readonly audiences: readonly string[] }) | undefined;
   try {
-    user = await api.reviewToken(token);
+    user = await api.reviewToken(token, [JOIN_SERVER_AUDIENCE]);
   } catch (cause) {
     throw new JoinError('UPSTREAM_ERROR', 'the hosted apiserver could not review the bearer token', {
       cause,
     });
   }
-  if (user === undefined) {
+  if (user?.audiences.includes(JOIN_SERVER_AUDIENCE) !== true) {
     throw new JoinError(
       'UNAUTHENTICATED',
-      "the bearer token was not accepted by the hosted cluster's TokenReview",
+      `the bearer token was not accepted by the hosted cluster's TokenReview for audience ${JOIN_SERVER_AUDIENCE}`,
       {
-        hint: hintFor(verb),
+        hint: `Mint the token for the join server: kubectl create token NAME --audience ${JOIN_SERVER_AUDIENCE}. ${hintFor(verb)}`,
       },
     );
   }

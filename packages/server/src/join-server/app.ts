@@ -38,30 +38,41 @@ export function createJoinServerApp(deps: JoinServerDeps): express.Express {
   const nowMs = (): number => now().getTime();
   const perIp = new RateLimiter(settings.rateLimits.perIp, nowMs);
   const failuresPerIp = new RateLimiter(settings.rateLimits.failuresPerIp, nowMs);
-  const failuresPerToken = new RateLimiter(settings.rateLimits.failuresPerToken, nowMs);
+  const failuresPerIpAndToken = new RateLimiter(settings.rateLimits.failuresPerIpAndToken, nowMs);
+  const adminFailuresPerIp = new RateLimiter(settings.rateLimits.adminFailuresPerIp, nowMs);
+  const healthPerIp = new RateLimiter(settings.rateLimits.healthPerIp, nowMs);
   const joins = createJoinService({
     settings,
     store,
     kube,
-    limits: { failuresPerIp, failuresPerToken },
+    limits: { failuresPerIp, failuresPerIpAndToken },
     metrics,
     logger,
     now,
   });
-  const tokens = createTokenService({ settings, store, kube, failuresPerIp, metrics, logger, now });
+  const tokens = createTokenService({ settings, store, kube, adminFailuresPerIp, metrics, logger, now });
 
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
   app.use(requestLog(logger, metrics));
-  mountHealthRoutes(app, { store, kube, metrics, accepting: deps.accepting });
+  // Probes and scrapes have a bucket of their own: generous, but /readyz asks the apiserver and
+  // /metrics renders every series, so nobody may have them for free.
+  app.use(['/healthz', '/readyz', '/metrics'], (req, _res, next) => {
+    const wait = healthPerIp.take(clientIp(req));
+    next(wait > 0 ? rateLimitError(wait, 'probe requests from this address') : undefined);
+  });
+  mountHealthRoutes(app, { store, kube, metrics, logger, accepting: deps.accepting });
 
-  // Everything under /v1 is limited per client IP before any work is done on it, and refused
-  // outright while the IP is in debt for rejected credentials.
+  // Everything under /v1 is limited per client IP before any work is done on it. Joins are also
+  // refused outright while the IP is in debt for rejected join tokens; the admin API is not (a
+  // valid admin credential is never refused for what others sent from the same address, which
+  // behind SNAT is everyone's): its failed logins are limited in the token service, after the
+  // credential is checked.
   app.use('/v1', (req, _res, next) => {
     const ip = clientIp(req);
     const wait = perIp.take(ip);
-    const penalty = wait > 0 ? 0 : failuresPerIp.wait(ip);
+    const penalty = wait > 0 || req.path !== '/join' ? 0 : failuresPerIp.wait(ip);
     if (wait > 0 || penalty > 0) {
       if (req.path === '/join') metrics.joins.inc({ result: 'rate_limited' });
       next(

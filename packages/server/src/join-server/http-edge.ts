@@ -5,6 +5,7 @@ import type { TLSSocket } from 'node:tls';
 import type { NextFunction, Request, Response } from 'express';
 import type { Logger } from 'pino';
 import {
+  JoinError,
   K8sOnK8sError,
   ValidationError,
   describeError,
@@ -81,8 +82,27 @@ export function errorHandler(logger: Logger) {
       return;
     }
     if (err instanceof RateLimitError) res.setHeader('Retry-After', String(err.retryAfterSeconds));
-    res.status(status).json(errorBody(err));
+    res.status(status).json(errorBody(status >= 500 ? publicServerError(err) : err));
   };
+}
+
+/**
+ * What a caller (most are anonymous) is told of a server-side failure: our own JoinErrors were
+ * written for them; anything else (an apiserver's answer, a store's error) may name users,
+ * namespaces, paths or resources, so it keeps its code and gets a generic message. The log has
+ * the details.
+ */
+export function publicServerError(err: K8sOnK8sError): K8sOnK8sError {
+  if (err instanceof JoinError) return err;
+  const what =
+    err.code === 'UPSTREAM_ERROR' || err instanceof KubernetesApiError
+      ? 'the hosted apiserver did not complete the request'
+      : err.code === 'STORE_ERROR'
+        ? 'the token store did not complete the request'
+        : 'internal error';
+  return new K8sOnK8sError(err instanceof KubernetesApiError ? 'UPSTREAM_ERROR' : err.code, what, {
+    hint: "Retry later; the join server's log has the details.",
+  });
 }
 
 // body-parser reports its own errors with a `type`; everything unexpected becomes a bare 500

@@ -44,8 +44,13 @@ export interface JoinServiceDeps {
   readonly settings: JoinServerSettings;
   readonly store: JoinTokenStore;
   readonly kube: Pick<KubernetesApi, 'createSecret' | 'deleteSecret'>;
-  /** Rejected credentials per client IP and per token id: what makes online guessing pointless. */
-  readonly limits: { readonly failuresPerIp: RateLimiter; readonly failuresPerToken: RateLimiter };
+  /**
+   * Rejected tokens per client IP, and wrong secrets per (client IP, token id). Nothing counts
+   * failures against an id alone: ids are not secret (logs, token list, bootstrap Secrets show
+   * them), so such a limit is a lock anyone can put on anyone's token, and it protects nothing a
+   * 32-character secret (~165 bits) does not: no number of addresses guesses that online.
+   */
+  readonly limits: { readonly failuresPerIp: RateLimiter; readonly failuresPerIpAndToken: RateLimiter };
   readonly metrics: Pick<JoinServerMetrics, 'joins'>;
   readonly logger: Logger;
   readonly now: () => Date;
@@ -78,10 +83,11 @@ export function createJoinService(deps: JoinServiceDeps): JoinService {
   return {
     async join(attempt) {
       const token = parsePresentedToken(attempt, deps, audit, count);
-      const tokenWait = deps.limits.failuresPerToken.wait(token.id);
+      const tokenKey = `${attempt.ip} ${token.id}`;
+      const tokenWait = deps.limits.failuresPerIpAndToken.wait(tokenKey);
       if (tokenWait > 0) {
         count('rate_limited');
-        throw rateLimitError(tokenWait, 'rejected attempts with this token');
+        throw rateLimitError(tokenWait, 'rejected attempts with this token from this address');
       }
       let request: JoinRequest;
       try {
@@ -97,7 +103,7 @@ export function createJoinService(deps: JoinServiceDeps): JoinService {
       if (refusal !== undefined) {
         if (refusal.reason === 'unknown-token' || refusal.reason === 'wrong-secret') {
           deps.limits.failuresPerIp.charge(attempt.ip);
-          if (refusal.reason === 'wrong-secret') deps.limits.failuresPerToken.charge(token.id);
+          if (refusal.reason === 'wrong-secret') deps.limits.failuresPerIpAndToken.charge(tokenKey);
         }
         count(refusal.result);
         audit.warn({ ...context, reason: refusal.reason, boundTo: refusal.boundTo }, 'join refused');

@@ -21,10 +21,26 @@ import { loadKubeConfig } from '../kube/kubeconfig.js';
 // `k8s-join-server`: config → store, apiserver client, app → an HTTPS server; SIGTERM drains it.
 // The process (signals, output, files) comes in through deps so tests can run it in-process too.
 
-/** Rejected credentials per client IP: 10 at once, then one every 6 s. */
+/** Rejected join tokens per client IP: 10 at once, then one every 6 s. */
 const FAILURES_PER_IP = { burst: 10, perSecond: 1 / 6 } as const;
-/** Wrong secrets per token id: 5 at once, then one a minute. */
-const FAILURES_PER_TOKEN = { burst: 5, perSecond: 1 / 60 } as const;
+/** Wrong secrets for one token id from one client IP: 5 at once, then one a minute. */
+const FAILURES_PER_IP_AND_TOKEN = { burst: 5, perSecond: 1 / 60 } as const;
+/** Failed admin authentications per client IP: 10 at once, then one every 6 s. */
+const ADMIN_FAILURES_PER_IP = { burst: 10, perSecond: 1 / 6 } as const;
+/** Probes and scrapes per client IP: kubelets probe every few seconds, Prometheus every 15 s or so. */
+const HEALTH_PER_IP = { burst: 50, perSecond: 10 } as const;
+
+/**
+ * The HTTP edge's defaults. Node's own (a 2-minute TLS handshake, 60 s for headers, 5 minutes for
+ * a request, no connection cap) let a few hundred slow clients hold the server's sockets and
+ * memory; a join is a few hundred bytes each way, so seconds are plenty even on a poor link.
+ */
+export const JOIN_SERVER_EDGE_LIMITS: JoinServerEdgeLimits = Object.freeze({
+  handshakeTimeoutMs: 10_000,
+  headersTimeoutMs: 10_000,
+  requestTimeoutMs: 30_000,
+  maxConnections: 1024,
+});
 
 /** A running join server. */
 export interface RunningJoinServer {
@@ -41,6 +57,16 @@ export interface StartJoinServerOptions {
   readonly now?: () => Date;
   /** Where JSON logs go (default stdout). */
   readonly logDestination?: DestinationStream;
+  /** Overrides of the HTTP edge's timeouts and connection cap (tests use small ones). */
+  readonly edge?: Partial<JoinServerEdgeLimits>;
+}
+
+/** How long a client may take for each part of a request, and how many connections may be open. */
+export interface JoinServerEdgeLimits {
+  readonly handshakeTimeoutMs: number;
+  readonly headersTimeoutMs: number;
+  readonly requestTimeoutMs: number;
+  readonly maxConnections: number;
 }
 
 async function openStore(
@@ -98,6 +124,7 @@ export async function startJoinServer(
   const store = await openStore(config, kube, now);
   let accepting = true;
   const metrics = createJoinServerMetrics();
+  const edge = { ...JOIN_SERVER_EDGE_LIMITS, ...options.edge };
   const server = createServer({
     cert: config.tls.certChainPem,
     key: config.tls.keyPem,
@@ -105,7 +132,14 @@ export async function startJoinServer(
     ca: config.tls.caPem,
     requestCert: true,
     rejectUnauthorized: false,
+    handshakeTimeout: edge.handshakeTimeoutMs,
+    headersTimeout: edge.headersTimeoutMs,
+    requestTimeout: edge.requestTimeoutMs,
+    // Node checks the two timeouts above only this often (default every 30 s).
+    connectionsCheckingInterval: Math.max(100, Math.min(1000, edge.headersTimeoutMs / 2)),
   });
+  // Connections over the cap are closed as they arrive (net.Server#maxConnections).
+  server.maxConnections = edge.maxConnections;
   let port: number;
   try {
     port = await listen(server, config);
@@ -134,7 +168,9 @@ export async function startJoinServer(
     rateLimits: {
       perIp: config.ratePerIp,
       failuresPerIp: FAILURES_PER_IP,
-      failuresPerToken: FAILURES_PER_TOKEN,
+      failuresPerIpAndToken: FAILURES_PER_IP_AND_TOKEN,
+      adminFailuresPerIp: ADMIN_FAILURES_PER_IP,
+      healthPerIp: HEALTH_PER_IP,
     },
   };
   server.on(

@@ -1,7 +1,7 @@
 // Token buckets per key (a client IP, a join token id): `burst` requests at once, then `perSecond`
 // on average. Time is injected so tests need no sleeping. Memory stays bounded: when there are
 // many keys, full buckets (keys that have been quiet long enough) are forgotten, which changes
-// nothing since a new bucket starts full.
+// nothing since a new bucket starts full; if that is not enough, the least-penalized go next.
 
 import { JoinError } from '@k8s-on-k8s/shared';
 
@@ -70,18 +70,20 @@ export class RateLimiter {
   }
 
   private forgetFullBuckets(now: number): void {
+    const tokens = (bucket: Bucket): number =>
+      Math.min(
+        this.limit.burst,
+        bucket.tokens + (Math.max(0, now - bucket.at) / 1000) * this.limit.perSecond,
+      );
     for (const [key, bucket] of this.buckets) {
-      const tokens = bucket.tokens + (Math.max(0, now - bucket.at) / 1000) * this.limit.perSecond;
-      if (tokens >= this.limit.burst) this.buckets.delete(key);
+      if (tokens(bucket) >= this.limit.burst) this.buckets.delete(key);
     }
-    // Everyone is active: drop the oldest half rather than grow without bound.
-    if (this.buckets.size >= MAX_KEYS) {
-      let drop = this.buckets.size / 2;
-      for (const key of this.buckets.keys()) {
-        if (drop-- <= 0) break;
-        this.buckets.delete(key);
-      }
-    }
+    if (this.buckets.size < MAX_KEYS) return;
+    // Everyone is active: forget half, those with the most tokens first. Forgetting a bucket gives
+    // it a full one, so the deepest debts go last: filling the table with fresh keys (cheap for an
+    // attacker with many addresses or token ids) must not wipe out the attacker's own penalty.
+    const byTokens = [...this.buckets].sort(([, a], [, b]) => tokens(b) - tokens(a));
+    for (const [key] of byTokens.slice(0, byTokens.length - MAX_KEYS / 2)) this.buckets.delete(key);
   }
 }
 

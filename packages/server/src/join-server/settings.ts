@@ -15,9 +15,13 @@ export interface JoinServerSettings {
   readonly rateLimits: {
     /** Every API request, per client IP, checked before anything else is done. */
     readonly perIp: RateLimit;
-    /** Rejected credentials, per client IP: what makes online guessing pointless. */
+    /** Rejected join tokens, per client IP: what makes online guessing pointless. */
     readonly failuresPerIp: RateLimit;
-    /** Wrong secrets presented for one token id. */
-    readonly failuresPerToken: RateLimit;
+    /** Wrong secrets for one token id from one client IP (never per id alone: see join-service.ts). */
+    readonly failuresPerIpAndToken: RateLimit;
+    /** Failed admin authentications, per client IP; valid admin credentials are never refused by it. */
+    readonly adminFailuresPerIp: RateLimit;
+    /** /healthz, /readyz and /metrics, per client IP: generous, for probes and scrapers. */
+    readonly healthPerIp: RateLimit;
   };
 }

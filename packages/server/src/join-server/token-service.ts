@@ -19,7 +19,7 @@ import {
 import type { KubernetesApi } from '../kube/api.js';
 import { authorizeAdmin, type AdminCredentials, type AdminIdentity, type AdminVerb } from './admin-auth.js';
 import type { JoinServerMetrics } from './metrics.js';
-import type { RateLimiter } from './rate-limiter.js';
+import { rateLimitError, type RateLimiter } from './rate-limiter.js';
 import type { JoinServerSettings } from './settings.js';
 import { toTokenInfo, type JoinTokenRecord, type JoinTokenStore } from './token-store/store.js';
 
@@ -31,8 +31,14 @@ export interface TokenServiceDeps {
   readonly settings: Pick<JoinServerSettings, 'maxTokenTtlMs' | 'publicUrl' | 'caCertHash'>;
   readonly store: JoinTokenStore;
   readonly kube: Pick<KubernetesApi, 'reviewToken' | 'reviewAccess'>;
-  /** Charged for every request that fails to authenticate, like a wrong join token. */
-  readonly failuresPerIp: RateLimiter;
+  /**
+   * Failed admin authentications per client IP. Charged and consulted only after the credential
+   * was checked, so a valid one always gets in (behind SNAT the address is everyone's); once an
+   * address is in debt its failures are answered 429 rather than 401. The TokenReviews an address
+   * can cause stay bounded by the per-IP request limit, and a bearer token is no more guessable
+   * than a join token.
+   */
+  readonly adminFailuresPerIp: RateLimiter;
   readonly metrics: Pick<JoinServerMetrics, 'tokensMinted' | 'tokensRevoked'>;
   readonly logger: Logger;
   readonly now: () => Date;
@@ -66,12 +72,16 @@ export function createTokenService(deps: TokenServiceDeps): TokenService {
     } catch (error) {
       if (isK8sOnK8sError(error)) {
         const status = httpStatusOf(error);
-        if (status === 401) deps.failuresPerIp.charge(caller.ip);
         if (status === 401 || status === 403) {
           audit.warn(
             { ip: caller.ip, verb, code: error.code, reason: error.message },
             'admin request refused',
           );
+        }
+        if (status === 401) {
+          const wait = deps.adminFailuresPerIp.wait(caller.ip);
+          deps.adminFailuresPerIp.charge(caller.ip);
+          if (wait > 0) throw rateLimitError(wait, 'failed admin logins from this address');
         }
       }
       throw error;

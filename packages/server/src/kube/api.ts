@@ -197,21 +197,36 @@ export class KubernetesApi {
     return list.items ?? [];
   }
 
-  /** Asks the apiserver who a bearer token belongs to; undefined when it is not valid. */
-  async reviewToken(token: string): Promise<ReviewedUser | undefined> {
+  /**
+   * Asks the apiserver who a bearer token belongs to, for `audiences` (empty: the apiserver's own);
+   * undefined when it is not valid for them. The user comes with the audiences the apiserver
+   * says the token is valid for, which the caller checks (an authenticator that ignores
+   * audiences answers none of the requested ones).
+   */
+  async reviewToken(
+    token: string,
+    audiences: readonly string[] = [],
+  ): Promise<(ReviewedUser & { readonly audiences: readonly string[] }) | undefined> {
     const review = await this.request<{
       status?: {
         authenticated?: boolean;
+        audiences?: string[];
         user?: { username?: string; uid?: string; groups?: string[]; extra?: Record<string, string[]> };
       };
     }>('POST', '/apis/authentication.k8s.io/v1/tokenreviews', {
       apiVersion: 'authentication.k8s.io/v1',
       kind: 'TokenReview',
-      spec: { token },
+      spec: { token, ...(audiences.length === 0 ? {} : { audiences }) },
     });
     const user = review.status?.user;
     if (review.status?.authenticated !== true || user?.username === undefined) return undefined;
-    return { username: user.username, uid: user.uid, groups: user.groups ?? [], extra: user.extra };
+    return {
+      username: user.username,
+      uid: user.uid,
+      groups: user.groups ?? [],
+      extra: user.extra,
+      audiences: review.status.audiences ?? [],
+    };
   }
 
   /** Asks the apiserver whether `user` may do `attributes`; resolves with the decision and reason. */

@@ -116,6 +116,26 @@ describe('renderControlPlane', () => {
     assert.equal((find(objects, 'Service', 'dev-etcd') as V1Service).spec?.type, 'ClusterIP');
   });
 
+  it('keeps client addresses for the join server (externalTrafficPolicy Local), not for the apiserver', () => {
+    for (const expose of ['nodeport', 'loadbalancer'] as const) {
+      const exposed = { ...input, expose, ...(expose === 'nodeport' ? {} : { nodePorts: undefined }) };
+      const rendered = renderControlPlane(buildControlPlaneSpec(exposed), fakeControlPlanePki());
+      const join = find(rendered, 'Service', 'dev-join-server') as V1Service;
+      assert.equal(join.spec?.externalTrafficPolicy, 'Local', expose);
+      const api = find(rendered, 'Service', 'dev-apiserver') as V1Service;
+      assert.equal(api.spec?.externalTrafficPolicy, undefined, expose);
+    }
+    const ingress = renderControlPlane(
+      buildControlPlaneSpec({ ...input, nodePorts: undefined, expose: 'ingress' }),
+      fakeControlPlanePki(),
+    );
+    // A ClusterIP Service has no external traffic; the ingress controller is the client there.
+    assert.equal(
+      (find(ingress, 'Service', 'dev-join-server') as V1Service).spec?.externalTrafficPolicy,
+      undefined,
+    );
+  });
+
   it('exposes through an ingress with TLS passthrough, the join server under its own host', () => {
     const ingressSpec = buildControlPlaneSpec({
       ...input,

@@ -46,7 +46,9 @@ const SETTINGS: JoinServerSettings = {
   rateLimits: {
     perIp: { burst: 1000, perSecond: 1000 },
     failuresPerIp: { burst: 10, perSecond: 1 / 6 },
-    failuresPerToken: { burst: 5, perSecond: 1 / 60 },
+    failuresPerIpAndToken: { burst: 5, perSecond: 1 / 60 },
+    adminFailuresPerIp: { burst: 10, perSecond: 1 / 6 },
+    healthPerIp: { burst: 50, perSecond: 10 },
   },
 };
 
@@ -120,7 +122,9 @@ describe('join service', () => {
       kube,
       limits: {
         failuresPerIp: new RateLimiter(SETTINGS.rateLimits.failuresPerIp, () => NOW.getTime()),
-        failuresPerToken: new RateLimiter(SETTINGS.rateLimits.failuresPerToken, () => NOW.getTime()),
+        failuresPerIpAndToken: new RateLimiter(SETTINGS.rateLimits.failuresPerIpAndToken, () =>
+          NOW.getTime(),
+        ),
       },
       metrics,
       logger: pino({ level: 'debug' }, sink),
@@ -227,7 +231,7 @@ describe('join service', () => {
     assert.equal((await store.get(token.id))?.usesCount, 0);
   });
 
-  it('gives unknown ids, wrong secrets and malformed tokens one answer, and limits guessing per IP', async () => {
+  it('gives unknown ids, wrong secrets and malformed tokens one answer, and limits guessing per IP and per (IP, id), never per id alone', async () => {
     const { store, service } = await setUp('guessing');
     const token = await mint(store);
     const wrongSecret = `${token.id}.${'z'.repeat(32)}`;
@@ -238,16 +242,30 @@ describe('join service', () => {
         (error: unknown) => error instanceof JoinError && error.code === 'TOKEN_REJECTED',
       );
     }
-    // The token id is limited too: after its burst of wrong secrets, even the right one waits.
-    for (let i = 0; i < 4; i++) {
+    // Wrong secrets for one id are limited per address: after the burst, that address waits...
+    for (let i = 0; i < 5; i++) {
       await assert.rejects(
-        service.join({ presentedToken: wrongSecret, body: request('worker-1'), ip: `198.51.100.${i}` }),
+        service.join({ presentedToken: wrongSecret, body: request('worker-1'), ip: '198.51.100.1' }),
+        (error: unknown) => error instanceof JoinError && error.code === 'TOKEN_REJECTED',
       );
     }
     await assert.rejects(
-      service.join({ presentedToken: token.token, body: request('worker-1'), ip: '203.0.113.1' }),
+      service.join({ presentedToken: wrongSecret, body: request('worker-1'), ip: '198.51.100.1' }),
       (error: unknown) => error instanceof RateLimitError && error.retryAfterSeconds > 0,
     );
+    // ...but the id is not locked for anyone else: ids are not secret, so that would be a lock
+    // anyone could put on anyone's token.
+    for (let i = 0; i < 20; i++) {
+      await assert.rejects(
+        service.join({
+          presentedToken: wrongSecret,
+          body: request('worker-1'),
+          ip: `198.51.100.${String(10 + i)}`,
+        }),
+        (error: unknown) => error instanceof JoinError && error.code === 'TOKEN_REJECTED',
+      );
+    }
+    assert.equal((await store.get(token.id))?.usesCount, 0);
     assert.equal((await store.get(token.id))?.usesCount, 0);
     assert.ok(!logLines.join('').includes('z'.repeat(32)));
   });

@@ -54,4 +54,18 @@ describe('RateLimiter', () => {
     const size = (limiter as unknown as { buckets: Map<string, unknown> }).buckets.size;
     assert.ok(size <= 10_000, `kept ${size} buckets`);
   });
+
+  it('never forgets a key in debt to make room, however many new keys arrive', () => {
+    let now = 0;
+    const limiter = new RateLimiter({ burst: 10, perSecond: 1 / 6 }, () => now);
+    for (let i = 0; i < 30; i++) limiter.charge('attacker');
+    const owed = limiter.wait('attacker');
+    assert.ok(owed > 0);
+    // Filling the table with fresh keys, each charged once, must not reset the attacker's debt.
+    for (let i = 0; i < 25_000; i++) limiter.charge(`filler-${String(i)}`);
+    now += 1;
+    assert.ok(limiter.wait('attacker') >= owed - 1000, `still owes ${String(limiter.wait('attacker'))}ms`);
+    const size = (limiter as unknown as { buckets: Map<string, unknown> }).buckets.size;
+    assert.ok(size <= 10_000, `kept ${String(size)} buckets`);
+  });
 });

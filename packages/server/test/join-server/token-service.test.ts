@@ -9,7 +9,6 @@ import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
 import { K8sOnK8sError, parseJoinToken, verifyTokenSecret } from '@k8s-on-k8s/shared';
-import type { ReviewedUser } from '../../src/kube/api.js';
 import { createJoinServerMetrics } from '../../src/join-server/metrics.js';
 import { RateLimiter } from '../../src/join-server/rate-limiter.js';
 import { createTokenService, type AdminCaller } from '../../src/join-server/token-service.js';
@@ -32,7 +31,7 @@ const NOBODY: AdminCaller = { credentials: {}, ip: '192.0.2.3' };
 
 // No bearer token reaches these tests: a call to either would be a bug in the test set-up.
 const NO_REVIEWS = {
-  reviewToken: (): Promise<ReviewedUser | undefined> => Promise.reject(new Error('unexpected TokenReview')),
+  reviewToken: (): Promise<undefined> => Promise.reject(new Error('unexpected TokenReview')),
   reviewAccess: (): Promise<{ allowed: boolean; reason: string }> =>
     Promise.reject(new Error('unexpected SubjectAccessReview')),
 };
@@ -50,7 +49,7 @@ describe('token service', () => {
     const path = join(dir, `${name}.json`);
     const store = await FileTokenStore.open({ path, now: () => NOW });
     const lines: string[] = [];
-    const failuresPerIp = new RateLimiter({ burst: 2, perSecond: 1 / 60 }, () => NOW.getTime());
+    const adminFailuresPerIp = new RateLimiter({ burst: 2, perSecond: 1 / 60 }, () => NOW.getTime());
     const service = createTokenService({
       settings: {
         maxTokenTtlMs: 24 * 3_600_000,
@@ -59,7 +58,7 @@ describe('token service', () => {
       },
       store,
       kube: NO_REVIEWS,
-      failuresPerIp,
+      adminFailuresPerIp,
       metrics: createJoinServerMetrics(),
       logger: pino(
         new Writable({
@@ -71,7 +70,7 @@ describe('token service', () => {
       ),
       now: () => NOW,
     });
-    return { path, store, service, lines, failuresPerIp };
+    return { path, store, service, lines, adminFailuresPerIp };
   }
 
   it('mints a token shown once, stored only as a salted hash, with the join command', async () => {
@@ -138,19 +137,19 @@ describe('token service', () => {
   });
 
   it('refuses a certificate outside system:masters and an anonymous caller; only the latter is charged', async () => {
-    const { service, failuresPerIp, lines } = await setUp('refuse');
+    const { service, adminFailuresPerIp, lines } = await setUp('refuse');
     await assert.rejects(
       service.create(NODE, {}),
       (error: unknown) => error instanceof K8sOnK8sError && error.code === 'FORBIDDEN',
     );
-    assert.equal(failuresPerIp.wait(NODE.ip), 0);
+    assert.equal(adminFailuresPerIp.wait(NODE.ip), 0);
     for (let i = 0; i < 2; i++) {
       await assert.rejects(
         service.list(NOBODY),
         (error: unknown) => error instanceof K8sOnK8sError && error.code === 'UNAUTHENTICATED',
       );
     }
-    assert.ok(failuresPerIp.wait(NOBODY.ip) > 0, 'two failed logins use up the burst of 2');
+    assert.ok(adminFailuresPerIp.wait(NOBODY.ip) > 0, 'two failed logins use up the burst of 2');
     assert.equal((lines.join('').match(/admin request refused/g) ?? []).length, 3);
   });
 });

@@ -32,7 +32,11 @@ export const SPEC_HELP = `  -n, --namespace NS        infra namespace to create 
   --host API_HOST           public DNS name (or IP) of the hosted API (required); it must route to
                             the infra cluster's nodes (nodeport), load balancer or ingress
   --version VERSION         Kubernetes version (default v1.37.2); the etcd image follows it
-  --expose KIND             nodeport (default), loadbalancer or ingress (TLS passthrough)
+  --expose KIND             nodeport (default), loadbalancer or ingress (TLS passthrough). With
+                            nodeport and loadbalancer the join server's Service has
+                            externalTrafficPolicy: Local, so it sees workers' own addresses for its
+                            rate limits; then only nodes running the join-server pod answer on its
+                            port: with nodeport, --join-host must reach such a node
   --ingress-class NAME      IngressClass of the ingress (with --expose ingress)
   --join-host HOST          public name of the join server (default: --host; join.<host> behind an ingress)
   --api-node-port PORT      NodePort of the apiserver (default: allocated by the infra cluster)

@@ -17,6 +17,7 @@ export function renderControlPlaneServices(spec: ControlPlaneSpec): V1Service[] 
     component: Component,
     type: string,
     ports: { name: string; port: number; nodePort?: number | undefined }[],
+    externalTrafficPolicy?: 'Local',
   ): V1Service => ({
     apiVersion: 'v1',
     kind: 'Service',
@@ -27,6 +28,7 @@ export function renderControlPlaneServices(spec: ControlPlaneSpec): V1Service[] 
     },
     spec: {
       type,
+      ...(externalTrafficPolicy === undefined ? {} : { externalTrafficPolicy }),
       selector: selector(spec, component),
       ports: ports.map(({ name, port, nodePort }) => ({
         name,
@@ -46,13 +48,24 @@ export function renderControlPlaneServices(spec: ControlPlaneSpec): V1Service[] 
         nodePort: spec.expose === 'nodeport' ? spec.nodePorts.api : undefined,
       },
     ]),
-    service('join-server', exposedType, [
-      {
-        name: 'https',
-        port: PORTS.joinServer,
-        nodePort: spec.expose === 'nodeport' ? spec.nodePorts.join : undefined,
-      },
-    ]),
+    // The join server limits rejected tokens per client address; with the default policy (Cluster)
+    // kube-proxy SNATs external traffic to a node's address, so one bad client would put every
+    // worker behind that node's 429. Local keeps the client's address; the price: only nodes
+    // running the join-server pod answer on the NodePort (the join host must route to one), and
+    // a LoadBalancer sends traffic only to those nodes, by its health-check node port.
+    // https://kubernetes.io/docs/tasks/access-application-cluster/create-external-load-balancer/#preserving-the-client-source-ip
+    service(
+      'join-server',
+      exposedType,
+      [
+        {
+          name: 'https',
+          port: PORTS.joinServer,
+          nodePort: spec.expose === 'nodeport' ? spec.nodePorts.join : undefined,
+        },
+      ],
+      spec.expose === 'ingress' ? undefined : 'Local',
+    ),
   ];
 }
 export function renderIngress(spec: ControlPlaneSpec): V1Ingress {

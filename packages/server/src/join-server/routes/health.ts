@@ -1,4 +1,6 @@
 import type { Router } from 'express';
+import type { Logger } from 'pino';
+import { describeError } from '@k8s-on-k8s/shared';
 import type { KubernetesApi } from '../../kube/api.js';
 import type { JoinServerMetrics } from '../metrics.js';
 import type { JoinTokenStore } from '../token-store/store.js';
@@ -11,6 +13,8 @@ export interface HealthDeps {
   readonly store: Pick<JoinTokenStore, 'ping'>;
   readonly kube: Pick<KubernetesApi, 'version'>;
   readonly metrics: Pick<JoinServerMetrics, 'registry'>;
+  /** Where the reasons go: the probe's answer names what is not ready, never the apiserver's words. */
+  readonly logger: Pick<Logger, 'warn'>;
   /** False once shutdown has begun, so /readyz takes the replica out of its Service first. */
   readonly accepting?: (() => boolean) | undefined;
 }
@@ -25,10 +29,12 @@ export function mountHealthRoutes(router: Router, deps: HealthDeps): void {
     route(async (_req, res) => {
       const problems = await readinessProblems(deps);
       if (problems.length > 0) {
+        // Anyone may ask /readyz: an apiserver error names users, namespaces and resources.
+        deps.logger.warn({ problems: problems.map((p) => `${p.what}: ${p.detail}`) }, 'not ready');
         res
           .status(503)
           .type('text/plain')
-          .send(`not ready: ${problems.join('; ')}\n`);
+          .send(`not ready: ${problems.map((p) => p.what).join(', ')} (details in the join server's log)\n`);
         return;
       }
       res.type('text/plain').send('ok');
@@ -42,10 +48,12 @@ export function mountHealthRoutes(router: Router, deps: HealthDeps): void {
   );
 }
 
-/** What keeps this replica from serving joins now; empty when ready. */
-export async function readinessProblems(deps: HealthDeps): Promise<string[]> {
-  const problems: string[] = [];
-  if (deps.accepting?.() === false) problems.push('shutting down');
+/** What keeps this replica from serving joins now, and why; empty when ready. */
+export async function readinessProblems(
+  deps: Omit<HealthDeps, 'logger' | 'metrics'>,
+): Promise<{ what: string; detail: string }[]> {
+  const problems: { what: string; detail: string }[] = [];
+  if (deps.accepting?.() === false) problems.push({ what: 'shutting down', detail: 'SIGTERM received' });
   const withTimeout = (what: string, check: Promise<unknown>): Promise<void> =>
     Promise.race([
       check.then(() => undefined),
@@ -55,7 +63,7 @@ export async function readinessProblems(deps: HealthDeps): Promise<string[]> {
         }, READY_TIMEOUT_MS).unref(),
       ),
     ]).catch((error: unknown) => {
-      problems.push(`${what}: ${error instanceof Error ? error.message : String(error)}`);
+      problems.push({ what, detail: describeError(error) });
     });
   await Promise.all([
     withTimeout('token store', deps.store.ping()),

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { K8sOnK8sError } from '@k8s-on-k8s/shared';
 import { KubernetesApiError, type KubernetesApi, type SecretObject } from '../../kube/api.js';
 import {
@@ -21,6 +22,17 @@ import { JOIN_TOKEN_SECRET_TYPE, JOIN_TOKEN_LABEL } from '../../contract.js';
 // Reads for verifying a join (`get`) may be up to a second old: the secret's hash never changes,
 // and whether the token is still usable is decided again by `consume` on a fresh read and a CAS
 // (a revocation changes the resourceVersion, so a CAS based on older state fails and re-reads).
+// Revoke wins over every consume queued after it returns: a consume never shares a read that may
+// have begun before (each batch GETs for itself, and a GET without resourceVersion is a quorum
+// read), and every grant, unlimited tokens' too, goes through a PUT carrying the resourceVersion
+// read. For an unlimited token that PUT changes nothing, so the apiserver writes nothing, but it
+// still checks the resourceVersion against etcd and answers 409 if a revoke came in between.
+//
+// A PUT that fails without an answer (a timeout, a reset, a 5xx) may have applied or not. Each
+// spending PUT records a random id in an annotation of recent spends; the next read tells
+// whether the PUT applied (grant what it paid for), or not (try again), so a use is neither
+// lost while the join is refused nor spent twice. If the store does not answer that read either,
+// the consume fails saying the use may have been spent.
 //
 // Within one replica, consumes of the same token are batched: while one compare-and-swap is in
 // flight, later consumers queue, and the next CAS pays for as many of them as there are uses
@@ -34,14 +46,24 @@ const MAX_CAS_ATTEMPTS = 50;
 const DEFAULT_RETENTION_MS = 24 * 3_600_000;
 const GET_CACHE_MS = 1000;
 const GET_CACHE_MAX = 10_000;
+/** Ids of the last spends that changed a record, so a writer whose answer was lost can look. */
+const SPENDS_ANNOTATION = 'k8s-on-k8s.io/recent-spends';
+const SPENDS_KEPT = 16;
 
 /** The name of the Secret that stores join token `id`. */
 export function joinTokenSecretName(id: string): string {
   return `k8s-join-token-${id}`;
 }
 
-/** Renders the Secret that stores a record; `resourceVersion` makes a replace a CAS. */
-export function renderJoinTokenSecret(record: JoinTokenRecord, resourceVersion?: string): SecretObject {
+/**
+ * Renders the Secret that stores a record; `resourceVersion` makes a replace a CAS, and
+ * `annotations` (the recent spends) are carried over from the Secret read.
+ */
+export function renderJoinTokenSecret(
+  record: JoinTokenRecord,
+  resourceVersion?: string,
+  annotations?: Readonly<Record<string, string>>,
+): SecretObject {
   return {
     apiVersion: 'v1',
     kind: 'Secret',
@@ -50,6 +72,7 @@ export function renderJoinTokenSecret(record: JoinTokenRecord, resourceVersion?:
       namespace: NAMESPACE,
       labels: { [JOIN_TOKEN_LABEL]: record.id },
       ...(resourceVersion === undefined ? {} : { resourceVersion }),
+      ...(annotations === undefined || Object.keys(annotations).length === 0 ? {} : { annotations }),
     },
     type: JOIN_TOKEN_SECRET_TYPE,
     data: { [RECORD_KEY]: Buffer.from(JSON.stringify(record)).toString('base64') },
@@ -67,6 +90,40 @@ function readRecord(secret: SecretObject): JoinTokenRecord {
     throw new K8sOnK8sError('STORE_ERROR', `${source}: ${RECORD_KEY} is not JSON`, { cause });
   }
   return parseJoinTokenRecord(value, source);
+}
+
+/** What one read of the record grants a batch: the record after the grants, who got one, who not. */
+interface Outcome {
+  readonly original: JoinTokenRecord;
+  readonly record: JoinTokenRecord;
+  readonly granted: readonly Waiter[];
+  readonly refused: readonly { waiter: Waiter; result: ConsumeResult }[];
+}
+
+function spendFor(original: JoinTokenRecord, batch: readonly Waiter[]): Outcome {
+  let record = original;
+  const granted: Waiter[] = [];
+  const refused: { waiter: Waiter; result: ConsumeResult }[] = [];
+  for (const waiter of batch) {
+    const spent = spendJoinToken(record, waiter.now);
+    if ('reason' in spent) {
+      refused.push({ waiter, result: { ok: false, reason: spent.reason } });
+    } else {
+      record = spent.record;
+      granted.push(waiter);
+    }
+  }
+  return { original, record, granted, refused };
+}
+
+function recentSpends(secret: SecretObject): string[] {
+  const text = secret.metadata.annotations?.[SPENDS_ANNOTATION] ?? '';
+  return text === '' ? [] : text.split(',');
+}
+
+/** Whether a failed request may still have been applied: no answer, or the apiserver's 5xx. */
+function isUnanswered(error: unknown): boolean {
+  return !(error instanceof KubernetesApiError) || error.apiStatus >= 500;
 }
 
 interface Waiter {
@@ -154,7 +211,7 @@ export class KubernetesTokenStore implements JoinTokenStore {
       try {
         await this.api.replaceSecret(
           NAMESPACE,
-          renderJoinTokenSecret(revoked, secret.metadata.resourceVersion),
+          renderJoinTokenSecret(revoked, secret.metadata.resourceVersion, secret.metadata.annotations),
         );
         this.remember(id, revoked);
         return revoked;
@@ -214,44 +271,66 @@ export class KubernetesTokenStore implements JoinTokenStore {
   }
 
   private async consumeBatch(id: string, batch: readonly Waiter[]): Promise<void> {
+    // Spends whose PUT got no answer: what each would have granted, by the id it wrote.
+    const unanswered = new Map<string, Outcome>();
     for (let attempt = 0; attempt < MAX_CAS_ATTEMPTS; attempt++) {
-      // After a conflict the read must start after the conflict; a shared read might predate it.
-      const secret =
-        attempt === 0 ? await this.read(id) : await this.api.getSecret(NAMESPACE, joinTokenSecretName(id));
+      let secret: SecretObject | undefined;
+      try {
+        // Never a shared read: one that began before a revoke returned would not see it.
+        secret = await this.api.getSecret(NAMESPACE, joinTokenSecretName(id));
+      } catch (error) {
+        if (unanswered.size === 0) throw error;
+        throw new K8sOnK8sError(
+          'STORE_ERROR',
+          `could not learn whether a use of join token ${id} was spent (a write got no answer, and neither did the read after it); it may have been`,
+          { cause: error },
+        );
+      }
       if (secret === undefined) {
         for (const waiter of batch) waiter.resolve({ ok: false, reason: 'not-found' });
         return;
       }
-      const original = readRecord(secret);
-      let record = original;
-      const granted: Waiter[] = [];
-      const refused: { waiter: Waiter; result: ConsumeResult }[] = [];
-      for (const waiter of batch) {
-        const spent = spendJoinToken(record, waiter.now);
-        if ('reason' in spent) {
-          refused.push({ waiter, result: { ok: false, reason: spent.reason } });
-        } else {
-          record = spent.record;
-          granted.push(waiter);
-        }
+      const spends = recentSpends(secret);
+      const applied = [...unanswered].find(([spendId]) => spends.includes(spendId))?.[1];
+      if (applied !== undefined) {
+        this.settle(id, applied);
+        return;
       }
-      if (record !== original) {
+      const outcome = spendFor(readRecord(secret), batch);
+      if (outcome.granted.length > 0) {
+        const changed = outcome.record !== outcome.original;
+        const spendId = changed ? randomBytes(8).toString('hex') : undefined;
+        const annotations =
+          spendId === undefined
+            ? secret.metadata.annotations
+            : {
+                ...secret.metadata.annotations,
+                [SPENDS_ANNOTATION]: [...spends, spendId].slice(-SPENDS_KEPT).join(','),
+              };
         try {
+          // Unchanged (unlimited token): a compare without a write, still refused if revoked since.
           await this.api.replaceSecret(
             NAMESPACE,
-            renderJoinTokenSecret(record, secret.metadata.resourceVersion),
+            renderJoinTokenSecret(outcome.record, secret.metadata.resourceVersion, annotations),
           );
         } catch (error) {
           if (error instanceof KubernetesApiError && error.apiStatus === 409) continue;
-          throw error;
+          if (!isUnanswered(error)) throw error;
+          // It may have applied: the next read says. An unchanged record spent nothing either way.
+          if (spendId !== undefined) unanswered.set(spendId, outcome);
+          continue;
         }
       }
-      this.remember(id, record);
-      for (const waiter of granted) waiter.resolve({ ok: true, record });
-      for (const { waiter, result } of refused) waiter.resolve(result);
+      this.settle(id, outcome);
       return;
     }
     throw this.tooContended(id);
+  }
+
+  private settle(id: string, outcome: Outcome): void {
+    this.remember(id, outcome.record);
+    for (const waiter of outcome.granted) waiter.resolve({ ok: true, record: outcome.record });
+    for (const { waiter, result } of outcome.refused) waiter.resolve(result);
   }
 
   private tooContended(id: string): K8sOnK8sError {
