@@ -135,7 +135,7 @@ describe('k8s-on-k8s create/delete against a real infra apiserver', () => {
     assert.match(text, /apiserver\s+0\/1\s+registry\.k8s\.io\/kube-apiserver:v1\.37\.2/);
     assert.match(text, /etcd\s+0\/1\s+registry\.k8s\.io\/etcd:3\.7\.0-0/);
     assert.match(text, /ca\s+kubernetes\s+\d{4}-\d\d-\d\d \(in 36\d\dd\)/);
-    assert.match(text, /requests: 550m CPU, 832Mi memory/);
+    assert.match(text, /requests: 550m CPU, 544Mi memory/);
 
     const list = captureDeps(dir);
     assert.equal(await runList(['-n', NAMESPACE, '--kubeconfig', infra.adminKubeconfigPath], list), 0);

@@ -224,7 +224,7 @@ describe('a hosted control plane as real pods on an infra cluster node', () => {
         `# memory ${pod.metadata?.labels?.[COMPONENT_LABEL] ?? '?'}: ${mib.toFixed(0)} MiB working set, peak ${(peakBytes / 1_048_576).toFixed(0)} MiB (limit ${limit})`,
       );
     }
-    console.log(`# memory of the idle control plane's pods: ${total.toFixed(0)} MiB (requests 832Mi)`);
+    console.log(`# memory of the idle control plane's pods: ${total.toFixed(0)} MiB (requests 544Mi)`);
   });
 
   it('a second create, run on the node, reaches the hosted /readyz through the NodePort', async () => {

@@ -39,7 +39,7 @@ export function sumResourceRequests(objects: readonly KubernetesObject[]): Resou
   return { cpuMillis, memoryBytes };
 }
 
-/** `550m CPU, 832Mi memory`. */
+/** `550m CPU, 544Mi memory`. */
 export function formatResourceTotals(totals: ResourceTotals): string {
   return `${totals.cpuMillis}m CPU, ${Math.round(totals.memoryBytes / 2 ** 20)}Mi memory`;
 }
