@@ -203,9 +203,9 @@ describe('a real kubelet with containerd in a systemd worker host', () => {
       'Running',
       `${JSON.stringify(seen?.status, null, 2)}\n${await journal(80)}`,
     );
-    assert.match(seen.status.podIP ?? '', /^10\.2\.0\.\d+$/);
+    assert.match(seen.status.podIP ?? '', /^10\.88\.0\.\d+$/);
     // The bridge plugin made cni0 the pods' gateway on the node.
     const bridge = await worker.exec('ip', ['-o', '-4', 'addr', 'show', 'dev', 'cni0']);
-    assert.match(bridge.stdout, /inet 10\.2\.0\.1\/24/);
+    assert.match(bridge.stdout, /inet 10\.88\.0\.1\/24/);
   });
 });
