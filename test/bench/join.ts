@@ -22,6 +22,7 @@ import {
   resolveKubeconfig,
   parseKubeconfig,
 } from '@k8s-on-k8s/shared';
+import { BOOTSTRAPPERS_GROUP, NODE_BOOTSTRAPPERS_GROUP_PREFIX } from '@k8s-on-k8s/server';
 import {
   applyJoinServerRbac,
   joinRequestBody,
@@ -89,6 +90,8 @@ async function rawSecretCreates(
         id: token.id,
         secret: token.secret,
         expiresAt: new Date(Date.now() + 900_000),
+        // The shape the join server's admission policy lets its identity create.
+        extraGroups: [BOOTSTRAPPERS_GROUP, `${NODE_BOOTSTRAPPERS_GROUP_PREFIX}bench`],
       });
       const response = await pool.request({
         method: 'POST',

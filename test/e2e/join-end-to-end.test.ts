@@ -145,11 +145,8 @@ describe('join end to end on real pods: create, two workers, add-ons, in-cluster
           .filter((b) => b.roleRef.name === role)
           .flatMap((b) => (b.subjects ?? []).map((s) => `${s.kind}/${s.name}`));
       assert.ok(grants('system:node-bootstrapper').includes(`Group/${BOOTSTRAPPERS_GROUP}`));
-      assert.ok(
-        grants('system:certificates.k8s.io:certificatesigningrequests:nodeclient').includes(
-          `Group/${BOOTSTRAPPERS_GROUP}`,
-        ),
-      );
+      // Bootstrap CSRs are approved by the join server, per node name, never auto-approved by shape.
+      assert.deepEqual(grants('system:certificates.k8s.io:certificatesigningrequests:nodeclient'), []);
       assert.ok(grants('system:kubelet-api-admin').includes('User/kube-apiserver-kubelet-client'));
     },
   );

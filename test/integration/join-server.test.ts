@@ -18,7 +18,12 @@ import {
   type JoinBundle,
   type TokenInfo,
 } from '@k8s-on-k8s/shared';
-import { JOIN_SERVER_AUDIENCE, JOIN_TOKEN_SECRET_TYPE, joinTokenSecretName } from '@k8s-on-k8s/server';
+import {
+  JOIN_SERVER_AUDIENCE,
+  JOIN_TOKEN_NAMESPACE,
+  JOIN_TOKEN_SECRET_TYPE,
+  joinTokenSecretName,
+} from '@k8s-on-k8s/server';
 import {
   applyJoinServerRbac,
   callJoinServer,
@@ -164,6 +169,11 @@ for (const storeKind of ['file', 'kubernetes'] as const) {
       const me = await whoAmI(bundle.bootstrapKubeconfig);
       assert.match(me.username, /^system:bootstrap:[a-z0-9]{6}$/);
       assert.ok(me.groups.includes('system:bootstrappers:k8s-on-k8s'), me.groups.join(','));
+      // The node the token was minted for, in a group of its own ('.' written ':').
+      assert.ok(
+        me.groups.includes('system:bootstrappers:k8s-on-k8s:node:worker-1:example:com'),
+        me.groups.join(','),
+      );
     });
 
     it('presents a chain that includes the CA, whose hash is the one in the join command', async () => {
@@ -345,7 +355,7 @@ for (const storeKind of ['file', 'kubernetes'] as const) {
       } else {
         const core = cp.kubeConfig().makeApiClient(CoreV1Api);
         const stored = await core.listNamespacedSecret({
-          namespace: 'kube-system',
+          namespace: JOIN_TOKEN_NAMESPACE,
           labelSelector: 'k8s-on-k8s.io/join-token',
         });
         assert.ok(stored.items.length > 5);

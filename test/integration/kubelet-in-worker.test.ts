@@ -3,11 +3,18 @@ import { X509Certificate } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CoreV1Api, KubernetesObjectApi, type KubernetesObject, type V1Pod } from '@kubernetes/client-node';
+import {
+  CertificatesV1Api,
+  CoreV1Api,
+  KubernetesObjectApi,
+  type KubernetesObject,
+  type V1Pod,
+} from '@kubernetes/client-node';
 import { caCertHash, type CertifiedKeyPair } from '@k8s-on-k8s/shared';
 import { BOOTSTRAPPERS_GROUP } from '@k8s-on-k8s/server';
 import {
   callJoinServer,
+  eventually,
   KUBELET_KERNEL_TUNABLES,
   startJoinTestbed,
   type InProcessJoinServer,
@@ -24,7 +31,10 @@ const NODE_NAME = 'kubelet-1';
 const PAUSE_IMAGE = 'localhost/k8s-on-k8s/pause:1';
 const RBAC = 'rbac.authorization.k8s.io';
 
-/** What `create` grants the join server's bootstrap tokens (renderHostedAssets), applied here by hand. */
+/**
+ * What `create` grants the join server's bootstrap tokens (renderHostedAssets), applied here by
+ * hand: CSR creation and renewal, never auto-approval (the join server approves by node name).
+ */
 function nodeBootstrapBindings(): KubernetesObject[] {
   const binding = (name: string, role: string, group: string): KubernetesObject =>
     ({
@@ -36,11 +46,6 @@ function nodeBootstrapBindings(): KubernetesObject[] {
     }) as KubernetesObject;
   return [
     binding('test:node-bootstrapper', 'system:node-bootstrapper', BOOTSTRAPPERS_GROUP),
-    binding(
-      'test:node-autoapprove-bootstrap',
-      'system:certificates.k8s.io:certificatesigningrequests:nodeclient',
-      BOOTSTRAPPERS_GROUP,
-    ),
     binding(
       'test:node-autoapprove-certificate-rotation',
       'system:certificates.k8s.io:certificatesigningrequests:selfnodeclient',
@@ -123,7 +128,7 @@ describe('a real kubelet with containerd in a systemd worker host', () => {
       body: { ttl: '10m', uses: 1 },
     });
     assert.equal(minted.status, 201, minted.text);
-    const { token } = minted.json() as { token: string };
+    const { token, id } = minted.json() as { token: string; id: string };
     await worker.writeFile('/root/token', `${token}\n`, 0o600);
 
     const start = Date.now();
@@ -152,6 +157,20 @@ describe('a real kubelet with containerd in a systemd worker host', () => {
     const cert = new X509Certificate(certPem);
     assert.equal(cert.subject, `O=system:nodes\nCN=system:node:${NODE_NAME}`);
     assert.ok(cert.checkIssued(new X509Certificate(cp.ca.certPem)), 'signed by the cluster CA');
+
+    // Approved by the join server for the token's node name, and the bootstrap token is spent.
+    const csrs = await cp.kubeConfig().makeApiClient(CertificatesV1Api).listCertificateSigningRequest();
+    const approvals = csrs.items
+      .filter((csr) => (csr.spec.username ?? '').startsWith('system:bootstrap:'))
+      .map((csr) => csr.status?.conditions?.find((c) => c.type === 'Approved')?.reason);
+    assert.deepEqual(approvals, ['K8sOnK8sNodeNameMatches']);
+    await eventually('the bootstrap token to be deleted', 30_000, async () => {
+      const left = await core.listNamespacedSecret({
+        namespace: 'kube-system',
+        labelSelector: `k8s-on-k8s.io/join-token-id=${id}`,
+      });
+      return left.items.length === 0 ? true : undefined;
+    });
 
     const node = await core.readNode({ name: NODE_NAME });
     assert.equal(node.status?.nodeInfo?.kubeletVersion, 'v1.37.2');

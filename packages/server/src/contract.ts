@@ -20,9 +20,20 @@ export const FIELD_MANAGER = 'k8s-on-k8s';
 
 /**
  * The group every bootstrap token the join server mints carries (`auth-extra-groups`), and the
- * subject of the hosted cluster's node-bootstrap RBAC: CSR creation and auto-approval.
+ * subject of the hosted cluster's node-bootstrap RBAC: CSR creation (never auto-approval: the join
+ * server approves each node client CSR itself, for the node name its token was minted for).
  */
 export const BOOTSTRAPPERS_GROUP = 'system:bootstrappers:k8s-on-k8s';
+
+/**
+ * The start of the second group of each bootstrap token: `<prefix><node name, '.' written ':'>`,
+ * the node the token was minted for. The apiserver copies it into every CSR the token creates
+ * (spec.groups), where the bootstrap credential cannot change it.
+ */
+export const NODE_BOOTSTRAPPERS_GROUP_PREFIX = `${BOOTSTRAPPERS_GROUP}:node:`;
+
+/** The namespace of the hosted cluster that holds join-token records (`--store kubernetes`). */
+export const JOIN_TOKEN_NAMESPACE = 'k8s-on-k8s-join';
 
 /** On each bootstrap-token Secret: the join token whose use minted it (an id, never a secret). */
 export const JOIN_TOKEN_ID_LABEL = 'k8s-on-k8s.io/join-token-id';

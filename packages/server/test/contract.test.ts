@@ -15,7 +15,9 @@ import {
   CONTROL_PLANE_LABEL,
   JOIN_SERVER_USER,
   JOIN_TOKEN_ID_LABEL,
+  JOIN_TOKEN_NAMESPACE,
   JOIN_TOKEN_RESOURCE,
+  NODE_BOOTSTRAPPERS_GROUP_PREFIX,
 } from '../src/contract.js';
 import { CONTROL_PLANE_KINDS } from '../src/control-plane/kinds.js';
 import { leafCertificates } from '../src/control-plane/pki.js';
@@ -25,6 +27,8 @@ import { buildControlPlaneSpec } from '../src/control-plane/spec.js';
 import type { ResourceAttributes, SecretObject } from '../src/kube/api.js';
 import { authorizeAdmin } from '../src/join-server/admin-auth.js';
 import { mintBootstrapToken } from '../src/join-server/join-service.js';
+import { nodeNameOfGroups } from '../src/join-server/node-bootstrap-group.js';
+import { renderJoinTokenSecret } from '../src/join-server/token-store/kubernetes.js';
 import { fakeControlPlanePki } from './control-plane/fake-pki.js';
 
 const spec = buildControlPlaneSpec({
@@ -43,7 +47,7 @@ function bindingsTo(role: string): V1ClusterRoleBinding[] {
 }
 
 describe('the contract between the renderer and the join server', () => {
-  it('bootstrap tokens the join server mints carry the group the node-bootstrap RBAC binds', async () => {
+  it('bootstrap tokens the join server mints carry the group the node-bootstrap RBAC binds, never to auto-approval', async () => {
     const created: SecretObject[] = [];
     await mintBootstrapToken(
       {
@@ -68,18 +72,35 @@ describe('the contract between the renderer and the join server', () => {
       'worker-1',
     );
     const groups = created[0]?.stringData?.['auth-extra-groups']?.split(',') ?? [];
-    assert.deepEqual(groups, [BOOTSTRAPPERS_GROUP]);
+    assert.deepEqual(groups, [BOOTSTRAPPERS_GROUP, `${NODE_BOOTSTRAPPERS_GROUP_PREFIX}worker-1`]);
+    assert.equal(nodeNameOfGroups(groups), 'worker-1');
     assert.equal(created[0]?.metadata.labels?.[JOIN_TOKEN_ID_LABEL], 'abc123');
-    for (const role of [
-      'system:node-bootstrapper',
-      'system:certificates.k8s.io:certificatesigningrequests:nodeclient',
-    ]) {
-      const subjects = bindingsTo(role).flatMap((b) => b.subjects ?? []);
-      assert.ok(
-        subjects.some((s) => s.kind === 'Group' && groups.includes(s.name)),
-        `${role} is bound to the minted tokens' group`,
-      );
-    }
+    const subjects = bindingsTo('system:node-bootstrapper').flatMap((b) => b.subjects ?? []);
+    assert.ok(
+      subjects.some((s) => s.kind === 'Group' && groups.includes(s.name)),
+      "system:node-bootstrapper is bound to the minted tokens' group",
+    );
+    // The join server approves bootstrap CSRs itself, by node name; kube-controller-manager must not.
+    assert.deepEqual(bindingsTo('system:certificates.k8s.io:certificatesigningrequests:nodeclient'), []);
+  });
+
+  it('the kubernetes token store writes to the namespace the join server may read and write Secrets in', () => {
+    const secret = renderJoinTokenSecret({
+      id: 'abc123',
+      secretHash: 'sha256$x',
+      createdAt: '2030-01-01T00:00:00Z',
+      expiresAt: '2030-01-01T01:00:00Z',
+      usesTotal: 1,
+      usesCount: 0,
+      revoked: false,
+    });
+    assert.equal(secret.metadata.namespace, JOIN_TOKEN_NAMESPACE);
+    assert.ok(hosted.some((o) => o.kind === 'Namespace' && o.metadata?.name === JOIN_TOKEN_NAMESPACE));
+    const role = hosted.find(
+      (o): o is V1ClusterRole & KubernetesObject =>
+        o.kind === 'Role' && o.metadata?.namespace === JOIN_TOKEN_NAMESPACE,
+    );
+    assert.deepEqual(role?.rules?.[0]?.verbs, ['create', 'get', 'list', 'update', 'delete']);
   });
 
   it('the join-token ClusterRole grants the resource the join server authorizes admins for', async () => {

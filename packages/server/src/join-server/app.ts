@@ -23,7 +23,7 @@ export interface JoinServerDeps {
   readonly store: JoinTokenStore;
   readonly kube: Pick<
     KubernetesApi,
-    'createSecret' | 'deleteSecret' | 'reviewToken' | 'reviewAccess' | 'version'
+    'createSecret' | 'deleteSecret' | 'nodeExists' | 'reviewToken' | 'reviewAccess' | 'version'
   >;
   readonly logger: Logger;
   readonly metrics: JoinServerMetrics;

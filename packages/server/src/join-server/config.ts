@@ -60,7 +60,7 @@ Flags:
   --kubeconfig FILE           credentials for the hosted apiserver (default: in-cluster config);
                               the least privilege it needs is in deploy/join-server/rbac.yaml
   --store SPEC                file:PATH (default file:${DEFAULT_TOKEN_FILE}) or kubernetes
-                              (Secrets in kube-system, shared by replicas)
+                              (Secrets in k8s-on-k8s-join, shared by replicas)
   --listen ADDR:PORT          address to serve on (default 0.0.0.0:8443)
   --public-url URL            how agents reach this server, printed in join commands
                               (default https://<listen address or host name>:<port>)

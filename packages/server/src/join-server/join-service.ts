@@ -6,6 +6,10 @@
 //   4. compensate: if the consume lost (another agent took the last use, or the token was revoked
 //      meanwhile), delete the Secret just minted and refuse.
 // A crash between 2 and 3 leaves only a bootstrap token nobody knows, which expires on its own.
+// While the token is minted, the server also checks that no Node of that name is registered: a join
+// may not take over an existing node's identity (the CSR approver refuses it again, later).
+// The bootstrap token is bound to the node name: its second group names the node, and the join
+// server's CSR approver (csr-approval/) approves a node client certificate for that name only.
 import type { Logger } from 'pino';
 import {
   JoinError,
@@ -19,9 +23,10 @@ import {
   type JoinBundle,
   type JoinRequest,
 } from '@k8s-on-k8s/shared';
-import { BOOTSTRAPPERS_GROUP, JOIN_TOKEN_ID_LABEL } from '../contract.js';
+import { JOIN_TOKEN_ID_LABEL } from '../contract.js';
 import { KubernetesApiError, type KubernetesApi } from '../kube/api.js';
 import { renderJoinBundle } from './bundle.js';
+import { bootstrapGroupsFor } from './node-bootstrap-group.js';
 import type { JoinResult, JoinServerMetrics } from './metrics.js';
 import { rateLimitError, type RateLimiter } from './rate-limiter.js';
 import type { JoinServerSettings } from './settings.js';
@@ -33,7 +38,7 @@ import {
 } from './token-store/store.js';
 
 /** Where bootstrap-token Secrets live: the tokens the kubelet's TLS bootstrap authenticates with. */
-const BOOTSTRAP_NAMESPACE = 'kube-system';
+export const BOOTSTRAP_NAMESPACE = 'kube-system';
 const MAX_ID_ATTEMPTS = 5;
 // A well-formed hash of no secret anyone has: unknown ids are checked against it, so they take as
 // long as wrong secrets and the two cannot be told apart by timing either.
@@ -43,7 +48,7 @@ const NO_SUCH_TOKEN_HASH = hashTokenSecret('no-such-token-no-such-token-0000');
 export interface JoinServiceDeps {
   readonly settings: JoinServerSettings;
   readonly store: JoinTokenStore;
-  readonly kube: Pick<KubernetesApi, 'createSecret' | 'deleteSecret'>;
+  readonly kube: Pick<KubernetesApi, 'createSecret' | 'deleteSecret' | 'nodeExists'>;
   /**
    * Rejected tokens per client IP, and wrong secrets per (client IP, token id). Nothing counts
    * failures against an id alone: ids are not secret (logs, token list, bootstrap Secrets show
@@ -92,6 +97,7 @@ export function createJoinService(deps: JoinServiceDeps): JoinService {
       let request: JoinRequest;
       try {
         request = parseJoinRequest(attempt.body);
+        bootstrapGroupsFor(request.nodeName);
       } catch (error) {
         count('invalid_request');
         throw error;
@@ -112,12 +118,34 @@ export function createJoinService(deps: JoinServiceDeps): JoinService {
       // verifyJoinToken returns a refusal for a missing record, so the record is here.
       const usable = record as JoinTokenRecord;
 
-      let bootstrap: MintedBootstrapToken;
-      try {
-        bootstrap = await mintBootstrapToken(deps, usable, request.nodeName);
-      } catch (error) {
+      // In parallel: the Node check costs the join no extra round trip.
+      const [minted, registered] = await Promise.allSettled([
+        mintBootstrapToken(deps, usable, request.nodeName),
+        deps.kube.nodeExists(request.nodeName),
+      ]);
+      if (minted.status === 'rejected') {
         count('error');
-        throw error;
+        throw minted.reason;
+      }
+      const bootstrap = minted.value;
+      if (registered.status === 'rejected' || registered.value) {
+        await forgetBootstrapToken(deps, bootstrap.id, token.id);
+        if (registered.status === 'rejected') {
+          count('error');
+          throw new JoinError('UPSTREAM_ERROR', 'the hosted apiserver did not say whether the Node exists', {
+            cause: registered.reason,
+            hint: 'Retry later; the join token was not used.',
+          });
+        }
+        count('node_exists');
+        audit.warn({ ...context, reason: 'node-exists' }, 'join refused');
+        throw new JoinError(
+          'CONFLICT',
+          `Node ${JSON.stringify(request.nodeName)} already exists in the cluster`,
+          {
+            hint: `A joining machine may not take over a registered node's name. If this machine replaces it, delete the Node first (kubectl delete node ${request.nodeName}); the join token was not used.`,
+          },
+        );
       }
 
       let consumed;
@@ -223,7 +251,7 @@ export async function mintBootstrapToken(
       secret: bootstrap.secret,
       expiresAt,
       description: `k8s-join-server: node ${nodeName} via join token ${record.id}`,
-      extraGroups: [BOOTSTRAPPERS_GROUP],
+      extraGroups: bootstrapGroupsFor(nodeName),
       labels: { [JOIN_TOKEN_ID_LABEL]: record.id },
     });
     try {

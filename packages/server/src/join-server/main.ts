@@ -17,6 +17,7 @@ import type { JoinTokenStore } from './token-store/store.js';
 import { KubernetesApi } from '../kube/api.js';
 import { KubernetesTokenStore } from './token-store/kubernetes.js';
 import { loadKubeConfig } from '../kube/kubeconfig.js';
+import { startCsrApprover } from './csr-approval/csr-approver.js';
 
 // `k8s-join-server`: config → store, apiserver client, app → an HTTPS server; SIGTERM drains it.
 // The process (signals, output, files) comes in through deps so tests can run it in-process too.
@@ -173,6 +174,8 @@ export async function startJoinServer(
       healthPerIp: HEALTH_PER_IP,
     },
   };
+  // Approves each bootstrap token's node client CSR for its own node name (csr-approval/).
+  const approver = startCsrApprover({ kube, logger, now });
   server.on(
     'request',
     createJoinServerApp({ settings, store, kube, logger, metrics, now, accepting: () => accepting }),
@@ -201,6 +204,7 @@ export async function startJoinServer(
       }, drainTimeoutMs);
       await closed;
       clearTimeout(timer);
+      await approver.stop();
       await store.close();
       await kube.close();
       logger.info('stopped');

@@ -11,6 +11,7 @@ export type JoinResult =
   | 'revoked'
   | 'exhausted'
   | 'wrong_node'
+  | 'node_exists'
   | 'invalid_request'
   | 'rate_limited'
   | 'error';

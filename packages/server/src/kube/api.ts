@@ -1,6 +1,6 @@
 import type { RequestOptions as HttpsRequestOptions } from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
-import { Pool } from 'undici';
+import { Pool, type Dispatcher } from 'undici';
 import { K8sOnK8sError } from '@k8s-on-k8s/shared';
 
 // The few calls the join server makes to the hosted apiserver, over one keep-alive connection pool.
@@ -28,6 +28,38 @@ export interface SecretObject {
   stringData?: Record<string, string>;
 }
 
+/** A certificates.k8s.io/v1 CertificateSigningRequest as far as the approver reads and writes it. */
+export interface CertificateSigningRequest {
+  apiVersion?: string;
+  kind?: string;
+  metadata: { name: string; uid?: string; resourceVersion?: string };
+  spec: {
+    request: string;
+    signerName: string;
+    usages?: string[];
+    username?: string;
+    groups?: string[];
+  };
+  status?: {
+    conditions?: {
+      type: string;
+      status: string;
+      reason?: string;
+      message?: string;
+      lastUpdateTime?: string;
+    }[];
+    certificate?: string;
+  };
+}
+
+/** One event of a watch: ADDED, MODIFIED, DELETED, BOOKMARK or ERROR (then `object` is a Status). */
+export interface WatchEvent<T> {
+  readonly type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
+  readonly object: T;
+}
+
+const CSR_PATH = '/apis/certificates.k8s.io/v1/certificatesigningrequests';
+
 /** Who a bearer token belongs to, from a TokenReview. */
 export interface ReviewedUser {
   readonly username: string;
@@ -54,6 +86,22 @@ export class KubernetesApiError extends K8sOnK8sError {
     super(apiStatus === 409 ? 'CONFLICT' : apiStatus === 404 ? 'NOT_FOUND' : 'UPSTREAM_ERROR', message);
     this.name = 'KubernetesApiError';
   }
+}
+
+function apiError(statusCode: number, text: string, method: string, path: string): KubernetesApiError {
+  let status: { message?: unknown; reason?: unknown } = {};
+  try {
+    status = JSON.parse(text) as typeof status;
+  } catch {
+    // Not a metav1.Status; the HTTP status says enough.
+  }
+  const reason = typeof status.reason === 'string' ? status.reason : '';
+  const detail = typeof status.message === 'string' ? status.message : text.slice(0, 200);
+  return new KubernetesApiError(
+    statusCode,
+    reason,
+    `the apiserver answered ${String(statusCode)}${reason === '' ? '' : ` ${reason}`} to ${method} ${path}: ${detail}`,
+  );
 }
 
 /** How to reach and authenticate to an apiserver. */
@@ -118,41 +166,63 @@ export class KubernetesApi {
 
   /** Sends one request; resolves with the parsed JSON body of a 2xx answer. */
   async request<T>(method: 'GET' | 'POST' | 'PUT' | 'DELETE', path: string, body?: unknown): Promise<T> {
+    const response = await this.send(method, path, body);
+    const text = await response.body.text();
+    if (response.statusCode >= 200 && response.statusCode < 300) {
+      return (text === '' ? {} : JSON.parse(text)) as T;
+    }
+    throw apiError(response.statusCode, text, method, path);
+  }
+
+  private async send(
+    method: 'GET' | 'POST' | 'PUT' | 'DELETE',
+    path: string,
+    body: unknown,
+    stream?: { signal: AbortSignal; bodyTimeoutMs: number },
+  ): Promise<Dispatcher.ResponseData> {
     const headers: Record<string, string> = {
       accept: 'application/json',
       ...(await this.options.headers?.()),
     };
     if (body !== undefined) headers['content-type'] = 'application/json';
-    let response;
     try {
-      response = await this.pool.request({
+      return await this.pool.request({
         method,
         path: this.prefix + path,
         headers,
         body: body === undefined ? null : JSON.stringify(body),
+        ...(stream === undefined ? {} : { signal: stream.signal, bodyTimeout: stream.bodyTimeoutMs }),
       });
     } catch (cause) {
       throw new K8sOnK8sError('UPSTREAM_ERROR', `cannot reach the apiserver for ${method} ${path}`, {
         cause,
       });
     }
-    const text = await response.body.text();
-    if (response.statusCode >= 200 && response.statusCode < 300) {
-      return (text === '' ? {} : JSON.parse(text)) as T;
-    }
-    let status: { message?: unknown; reason?: unknown } = {};
-    try {
-      status = JSON.parse(text) as typeof status;
-    } catch {
-      // Not a metav1.Status; the HTTP status says enough.
-    }
-    const reason = typeof status.reason === 'string' ? status.reason : '';
-    const detail = typeof status.message === 'string' ? status.message : text.slice(0, 200);
-    throw new KubernetesApiError(
-      response.statusCode,
-      reason,
-      `the apiserver answered ${response.statusCode}${reason === '' ? '' : ` ${reason}`} to ${method} ${path}: ${detail}`,
+  }
+
+  /**
+   * Watches `path` (a collection URL with `watch=1` and its query) and yields each event as it
+   * arrives, until the apiserver ends the watch (its timeoutSeconds) or `signal` aborts it.
+   */
+  async *watch<T>(path: string, signal: AbortSignal, timeoutSeconds: number): AsyncGenerator<WatchEvent<T>> {
+    const separator = path.includes('?') ? '&' : '?';
+    const response = await this.send(
+      'GET',
+      `${path}${separator}watch=1&allowWatchBookmarks=true&timeoutSeconds=${String(timeoutSeconds)}`,
+      undefined,
+      // Bookmarks come about once a minute at most; the apiserver ends the watch at timeoutSeconds.
+      { signal, bodyTimeoutMs: (timeoutSeconds + 30) * 1000 },
     );
+    if (response.statusCode < 200 || response.statusCode >= 300) {
+      throw apiError(response.statusCode, await response.body.text(), 'GET', path);
+    }
+    let partial = '';
+    for await (const chunk of response.body) {
+      partial += (chunk as Buffer).toString('utf8');
+      const lines = partial.split('\n');
+      partial = lines.pop() ?? '';
+      for (const line of lines) if (line.trim() !== '') yield JSON.parse(line) as WatchEvent<T>;
+    }
   }
 
   createSecret(namespace: string, secret: SecretObject): Promise<SecretObject> {
@@ -195,6 +265,45 @@ export class KubernetesApi {
       `/api/v1/namespaces/${namespace}/secrets?labelSelector=${encodeURIComponent(labelSelector)}`,
     );
     return list.items ?? [];
+  }
+
+  /** Whether a Node of that name is registered. */
+  async nodeExists(name: string): Promise<boolean> {
+    try {
+      await this.request('GET', `/api/v1/nodes/${encodeURIComponent(name)}`);
+      return true;
+    } catch (error) {
+      if (error instanceof KubernetesApiError && error.apiStatus === 404) return false;
+      throw error;
+    }
+  }
+
+  /** Lists the CSRs of one signer, with the list's resourceVersion to watch from. */
+  async listCertificateSigningRequests(
+    signerName: string,
+  ): Promise<{ items: CertificateSigningRequest[]; resourceVersion: string }> {
+    const list = await this.request<{
+      items?: CertificateSigningRequest[];
+      metadata?: { resourceVersion?: string };
+    }>('GET', `${CSR_PATH}?fieldSelector=${encodeURIComponent(`spec.signerName=${signerName}`)}`);
+    return { items: list.items ?? [], resourceVersion: list.metadata?.resourceVersion ?? '' };
+  }
+
+  /** Watches the CSRs of one signer from `resourceVersion`. */
+  watchCertificateSigningRequests(
+    signerName: string,
+    resourceVersion: string,
+    signal: AbortSignal,
+  ): AsyncGenerator<WatchEvent<CertificateSigningRequest>> {
+    const query = `fieldSelector=${encodeURIComponent(`spec.signerName=${signerName}`)}&resourceVersion=${resourceVersion}`;
+    return this.watch(`${CSR_PATH}?${query}`, signal, 300);
+  }
+
+  /** Replaces a CSR's approval conditions (the /approval subresource; 409 if it changed meanwhile). */
+  updateCertificateSigningRequestApproval(
+    csr: CertificateSigningRequest,
+  ): Promise<CertificateSigningRequest> {
+    return this.request('PUT', `${CSR_PATH}/${encodeURIComponent(csr.metadata.name)}/approval`, csr);
   }
 
   /**

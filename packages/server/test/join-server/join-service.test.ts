@@ -10,6 +10,7 @@ import { after, before, describe, it } from 'node:test';
 import pino from 'pino';
 import {
   JoinError,
+  K8sOnK8sError,
   generateJoinToken,
   hashTokenSecret,
   parseJoinBundle,
@@ -58,6 +59,7 @@ class RecordingSecrets {
   readonly deleted: string[] = [];
   failCreate: Error | undefined;
   collisions = 0;
+  readonly nodes = new Set<string>();
 
   createSecret(namespace: string, secret: SecretObject): Promise<SecretObject> {
     assert.equal(namespace, 'kube-system');
@@ -74,6 +76,10 @@ class RecordingSecrets {
     assert.equal(namespace, 'kube-system');
     this.deleted.push(name);
     return Promise.resolve(true);
+  }
+
+  nodeExists(name: string): Promise<boolean> {
+    return Promise.resolve(this.nodes.has(name));
   }
 }
 
@@ -140,19 +146,26 @@ describe('join service', () => {
     return token;
   }
 
-  it('exchanges a token for a bundle with a per-node bootstrap token of the bootstrappers group', async () => {
+  it('exchanges a token for a bundle with a per-node bootstrap token of the bootstrappers group and its node group', async () => {
     const { store, kube, service } = await setUp('success');
     const token = await mint(store);
     const bundle = parseJoinBundle(
-      await service.join({ presentedToken: token.token, body: request('worker-1'), ip: '192.0.2.1' }),
+      await service.join({
+        presentedToken: token.token,
+        body: request('worker-1.example.com'),
+        ip: '192.0.2.1',
+      }),
     );
-    assert.equal(bundle.nodeName, 'worker-1');
+    assert.equal(bundle.nodeName, 'worker-1.example.com');
     const [secret] = kube.created;
     assert.ok(secret);
     assert.equal(secret.metadata.labels?.[JOIN_TOKEN_ID_LABEL], token.id);
     const data = secret.stringData ?? {};
-    assert.equal(data['auth-extra-groups'], BOOTSTRAPPERS_GROUP);
-    assert.match(data.description ?? '', /node worker-1 via join token/);
+    assert.equal(
+      data['auth-extra-groups'],
+      `${BOOTSTRAPPERS_GROUP},${BOOTSTRAPPERS_GROUP}:node:worker-1:example:com`,
+    );
+    assert.match(data.description ?? '', /node worker-1\.example\.com via join token/);
     assert.ok(bundle.bootstrapKubeconfig.includes(`${data['token-id'] ?? '?'}.`));
     assert.equal((await store.get(token.id))?.usesCount, 1);
     const log = logLines.join('');
@@ -190,6 +203,40 @@ describe('join service', () => {
     assert.equal((await store.get(token.id))?.usesCount, 0);
     kube.failCreate = undefined;
     await service.join({ presentedToken: token.token, body: request('worker-1'), ip: '192.0.2.1' });
+  });
+
+  it('refuses a node name whose Node exists, deleting the bootstrap token minted meanwhile, without spending the token', async () => {
+    const { store, kube, service } = await setUp('node-exists');
+    const token = await mint(store);
+    kube.nodes.add('worker-1');
+    await assert.rejects(
+      service.join({ presentedToken: token.token, body: request('worker-1'), ip: '192.0.2.1' }),
+      (error: unknown) =>
+        error instanceof JoinError &&
+        error.code === 'CONFLICT' &&
+        /Node "worker-1" already exists/.test(error.message) &&
+        /kubectl delete node worker-1/.test(error.hint ?? ''),
+    );
+    assert.deepEqual(
+      kube.deleted,
+      kube.created.map((s) => s.metadata.name),
+    );
+    assert.equal((await store.get(token.id))?.usesCount, 0);
+    await service.join({ presentedToken: token.token, body: request('worker-2'), ip: '192.0.2.1' });
+  });
+
+  it('refuses a node name too long for the bootstrap token group, naming the limit', async () => {
+    const { store, kube, service } = await setUp('long-name');
+    const token = await mint(store);
+    const long = `${'a'.repeat(60)}.${'b'.repeat(60)}.${'c'.repeat(60)}.${'d'.repeat(60)}`;
+    await assert.rejects(
+      service.join({ presentedToken: token.token, body: request(long), ip: '192.0.2.1' }),
+      (error: unknown) =>
+        error instanceof K8sOnK8sError &&
+        error.code === 'INVALID_NODE_NAME' &&
+        /at most 240/.test(error.message),
+    );
+    assert.equal(kube.created.length, 0);
   });
 
   it('draws a new bootstrap token id on a collision', async () => {

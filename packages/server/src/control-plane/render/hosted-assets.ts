@@ -53,19 +53,16 @@ function clusterRoleBinding(
 }
 
 /**
- * What kubeadm sets up for TLS bootstrapping, scoped to our bootstrappers group: create CSRs, have
- * their kubelet client CSRs auto-approved, and let nodes renew their own client certificates.
+ * TLS bootstrapping, scoped to our bootstrappers group: create CSRs, and let nodes renew their own
+ * client certificates. Unlike kubeadm, the group is not bound to
+ * certificatesigningrequests:nodeclient: kube-controller-manager's approver checks only a CSR's
+ * shape, so a bootstrap token could get a certificate for any node name. The join server approves
+ * each bootstrap CSR itself, for the node name its token was minted for (join-server/csr-approval/).
  */
 function renderNodeBootstrapRbac(labels: Record<string, string>): KubernetesObject[] {
   const bootstrappers = [{ kind: 'Group', name: BOOTSTRAPPERS_GROUP }];
   return [
     clusterRoleBinding('k8s-on-k8s:node-bootstrapper', 'system:node-bootstrapper', bootstrappers, labels),
-    clusterRoleBinding(
-      'k8s-on-k8s:node-autoapprove-bootstrap',
-      'system:certificates.k8s.io:certificatesigningrequests:nodeclient',
-      bootstrappers,
-      labels,
-    ),
     clusterRoleBinding(
       'k8s-on-k8s:node-autoapprove-certificate-rotation',
       'system:certificates.k8s.io:certificatesigningrequests:selfnodeclient',

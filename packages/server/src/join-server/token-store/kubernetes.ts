@@ -9,10 +9,12 @@ import {
   type JoinTokenRecord,
   type JoinTokenStore,
 } from './store.js';
-import { JOIN_TOKEN_SECRET_TYPE, JOIN_TOKEN_LABEL } from '../../contract.js';
+import { JOIN_TOKEN_LABEL, JOIN_TOKEN_NAMESPACE, JOIN_TOKEN_SECRET_TYPE } from '../../contract.js';
 
-// Join tokens as Secrets in the hosted cluster's kube-system, one per token, so every join-server
-// replica sees the same state. The record (hash only, never the secret) is one JSON data key.
+// Join tokens as Secrets in the hosted cluster's namespace k8s-on-k8s-join (JOIN_TOKEN_NAMESPACE),
+// one per token, so every join-server replica sees the same state. Not kube-system: the join server
+// may read and write Secrets only there, and in kube-system only create and delete its bootstrap
+// tokens (control-plane/render/join-server-rbac.ts). The record (hash only, never the secret) is one JSON data key.
 //
 // Spending a use is a read-modify-write guarded by the Secret's resourceVersion: the PUT carries
 // the resourceVersion it read, and the apiserver refuses it with 409 if anything changed since
@@ -38,9 +40,7 @@ import { JOIN_TOKEN_SECRET_TYPE, JOIN_TOKEN_LABEL } from '../../contract.js';
 // flight, later consumers queue, and the next CAS pays for as many of them as there are uses
 // left. Fifty agents presenting one token cost a couple of round trips, not fifty conflicts.
 
-/** The Secret type of stored join tokens (not a bootstrap token: the apiserver ignores it). */
-/** The label every stored join token carries; `list` selects on it. */
-const NAMESPACE = 'kube-system';
+const NAMESPACE = JOIN_TOKEN_NAMESPACE;
 const RECORD_KEY = 'record.json';
 const MAX_CAS_ATTEMPTS = 50;
 const DEFAULT_RETENTION_MS = 24 * 3_600_000;
@@ -139,7 +139,7 @@ export interface KubernetesTokenStoreOptions {
   readonly retentionMs?: number;
 }
 
-/** A JoinTokenStore of Secrets in the hosted cluster's kube-system. */
+/** A JoinTokenStore of Secrets in the hosted cluster's namespace k8s-on-k8s-join. */
 export class KubernetesTokenStore implements JoinTokenStore {
   private readonly api: KubernetesApi;
   private readonly waiting = new Map<string, Waiter[]>();
