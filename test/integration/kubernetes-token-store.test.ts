@@ -1,7 +1,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { formatRfc3339, hashTokenSecret } from '@k8s-on-k8s/shared';
+import { CoreV1Api } from '@kubernetes/client-node';
 import {
+  JOIN_TOKEN_NAMESPACE,
   KubernetesApi,
   KubernetesApiError,
   KubernetesTokenStore,
@@ -76,6 +78,11 @@ describe('kubernetes token store against a real apiserver', () => {
 
   before(async () => {
     cp = await startLocalKubeCluster({ name: 'k8s-token-store' });
+    // The store's namespace, as the hosted assets create it.
+    await cp
+      .kubeConfig()
+      .makeApiClient(CoreV1Api)
+      .createNamespace({ body: { metadata: { name: JOIN_TOKEN_NAMESPACE } } });
   });
   after(async () => {
     for (const api of apis) await api.close();
@@ -149,16 +156,16 @@ describe('kubernetes token store against a real apiserver', () => {
     const store = new KubernetesTokenStore({ api, now });
     const token = record(0);
     await store.create(token);
-    const before = await api.getSecret('kube-system', `k8s-join-token-${token.id}`);
+    const before = await api.getSecret(JOIN_TOKEN_NAMESPACE, `k8s-join-token-${token.id}`);
     assert.ok(before !== undefined);
     await store.revoke(token.id);
     await assert.rejects(
-      api.replaceSecret('kube-system', before),
+      api.replaceSecret(JOIN_TOKEN_NAMESPACE, before),
       (error: unknown) => error instanceof KubernetesApiError && error.apiStatus === 409,
     );
-    const unchanged = await api.getSecret('kube-system', `k8s-join-token-${token.id}`);
+    const unchanged = await api.getSecret(JOIN_TOKEN_NAMESPACE, `k8s-join-token-${token.id}`);
     assert.ok(unchanged !== undefined);
-    const same = await api.replaceSecret('kube-system', unchanged);
+    const same = await api.replaceSecret(JOIN_TOKEN_NAMESPACE, unchanged);
     assert.equal(same.metadata.resourceVersion, unchanged.metadata.resourceVersion, 'a no-op writes nothing');
   });
 
