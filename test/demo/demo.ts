@@ -32,6 +32,7 @@ import {
   uniqueTestResourceName,
   type HostedOnInfra,
   type JoinWorker,
+  isPodReady,
 } from '../harness/index.js';
 
 const NAME = 'demo';
@@ -130,10 +131,6 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-function isReady(pod: V1Pod): boolean {
-  return pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true;
-}
-
 /** A pod's state as `kubectl get pods` shows it: the first waiting container's reason, or its phase. */
 function podState(pod: V1Pod): string {
   const statuses = [...(pod.status?.initContainerStatuses ?? []), ...(pod.status?.containerStatuses ?? [])];
@@ -166,12 +163,12 @@ function notReadyYet(
     for (const addon of ['kube-proxy', 'flannel']) {
       const pod = live.find((p) => app(p) === addon && p.spec?.nodeName === hostname);
       if (pod === undefined) pending.push(`${addon} on ${hostname} (no pod yet)`);
-      else if (!isReady(pod)) pending.push(`${addon} on ${hostname} (${podState(pod)})`);
+      else if (!isPodReady(pod)) pending.push(`${addon} on ${hostname} (${podState(pod)})`);
     }
   }
   const dns = live.filter((p) => app(p) === 'kube-dns');
   if (dns.length === 0) pending.push('CoreDNS (no pod yet)');
-  for (const pod of dns.filter((p) => !isReady(p))) {
+  for (const pod of dns.filter((p) => !isPodReady(p))) {
     pending.push(`CoreDNS ${pod.metadata?.name ?? '?'} (${podState(pod)})`);
   }
   return pending;

@@ -35,6 +35,8 @@ import {
   startHostedOnInfra,
   type HostedOnInfra,
   type JoinWorker,
+  describePods,
+  isPodReady,
 } from '../harness/index.js';
 
 const NAME = 'e2e';
@@ -54,25 +56,6 @@ function processesMentioning(needles: readonly string[]): string[] {
     }
   }
   return found;
-}
-
-function isReady(pod: V1Pod): boolean {
-  return pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true;
-}
-
-/** One line per pod: name, node, phase, each container's state. */
-function describePods(pods: readonly V1Pod[]): string {
-  return pods
-    .map((pod) => {
-      const containers = (pod.status?.containerStatuses ?? []).map((c) => {
-        const state = c.state?.running
-          ? 'running'
-          : (c.state?.waiting?.reason ?? c.state?.terminated?.reason ?? '?');
-        return `${c.name}=${state}${c.ready ? '/ready' : ''} restarts=${c.restartCount}`;
-      });
-      return `${pod.metadata?.namespace ?? ''}/${pod.metadata?.name ?? '?'} on ${pod.spec?.nodeName ?? '-'} ${pod.status?.phase ?? '?'}: ${containers.join(' ')}`;
-    })
-    .join('\n');
 }
 
 describe('join end to end on real pods: create, two workers, add-ons, in-cluster traffic, kubectl, delete', () => {
@@ -127,7 +110,7 @@ describe('join end to end on real pods: create, two workers, add-ons, in-cluster
       const pods = await cluster.controlPlanePods();
       for (const component of COMPONENTS) {
         const pod = pods.find((p) => p.metadata?.labels?.[COMPONENT_LABEL] === component);
-        assert.ok(pod !== undefined && isReady(pod), `${component} Ready\n${describePods(pods)}`);
+        assert.ok(pod !== undefined && isPodReady(pod), `${component} Ready\n${describePods(pods)}`);
         assert.equal(pod.spec?.nodeName, cluster.infra.nodeName);
       }
       const core = cluster.infra.api.kubeConfig().makeApiClient(CoreV1Api);
@@ -175,7 +158,7 @@ describe('join end to end on real pods: create, two workers, add-ons, in-cluster
               p.metadata.uid !== old.metadata?.uid &&
               p.metadata.deletionTimestamp === undefined,
           );
-          return pod !== undefined && isReady(pod) ? pod : undefined;
+          return pod !== undefined && isPodReady(pod) ? pod : undefined;
         }).catch(async (error: unknown) => {
           throw new Error(`${String(error)}\n${await infraReport()}`);
         });
@@ -307,8 +290,8 @@ describe('join end to end on real pods: create, two workers, add-ons, in-cluster
         const flannels = on('flannel');
         const dns = on('kube-dns');
         const perNode = (list: V1Pod[]) =>
-          WORKERS.every((w) => list.some((p) => p.spec?.nodeName === w && isReady(p)));
-        return perNode(proxies) && perNode(flannels) && dns.length > 0 && dns.every(isReady)
+          WORKERS.every((w) => list.some((p) => p.spec?.nodeName === w && isPodReady(p)));
+        return perNode(proxies) && perNode(flannels) && dns.length > 0 && dns.every(isPodReady)
           ? all
           : undefined;
       }).catch(async (error: unknown) => {
@@ -370,7 +353,7 @@ describe('join end to end on real pods: create, two workers, add-ons, in-cluster
       });
       const server = await eventually('echo-server Ready', 120_000, async () => {
         const pod = await core.readNamespacedPod({ name: 'echo-server', namespace: 'default' });
-        return isReady(pod) ? pod : undefined;
+        return isPodReady(pod) ? pod : undefined;
       });
       const serverIp = server.status?.podIP;
       assert.ok(serverIp, 'echo-server has a pod IP');

@@ -28,6 +28,8 @@ export {
   type HostedOnInfraOptions,
 } from './kube/hosted-on-infra.js';
 
+export { describePods, isPodReady } from './kube/pod-lines.js';
+
 // image/: the image archives build:images leaves in dist/images, unpacked for chroot, and the probe's name.
 export {
   CHROOT,

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { execa } from 'execa';
-import { AppsV1Api, CoreV1Api, type V1Pod } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api } from '@kubernetes/client-node';
 import {
   COMPONENTS,
   COMPONENT_LABEL,
@@ -29,6 +29,7 @@ import {
   startInfraCluster,
   workloadImages,
   type InfraCluster,
+  describePods,
 } from '../harness/index.js';
 
 const NAME = 'dev';
@@ -44,21 +45,6 @@ interface PodTimeline {
   readyMs?: number;
   restarts: number;
   state: string;
-}
-
-/** One line per pod: name, phase, each container's state and readiness. */
-function describePods(pods: readonly V1Pod[]): string {
-  return pods
-    .map((pod) => {
-      const containers = (pod.status?.containerStatuses ?? []).map((c) => {
-        const state = c.state?.running
-          ? 'running'
-          : (c.state?.waiting?.reason ?? c.state?.terminated?.reason ?? '?');
-        return `${c.name}=${state}${c.ready ? '/ready' : ''} restarts=${c.restartCount}`;
-      });
-      return `${pod.metadata?.name ?? '?'} ${pod.status?.phase ?? '?'} on ${pod.spec?.nodeName ?? '-'}: ${containers.join(' ')}`;
-    })
-    .join('\n');
 }
 
 describe('a hosted control plane as real pods on an infra cluster node', () => {

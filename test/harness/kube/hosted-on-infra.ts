@@ -23,6 +23,7 @@ import { runCommand } from '../process/run-command.js';
 import { startJoinWorker, type JoinWorker } from '../worker/join-worker.js';
 import { startInfraCluster, workloadImages, type InfraCluster } from './infra-cluster.js';
 import { kubeBinary } from './kube-binaries.js';
+import { isPodReady } from './pod-lines.js';
 import { REPO_ROOT } from '../repo-root.js';
 import { uniqueTestResourceName } from '../process/test-resource-name.js';
 
@@ -107,8 +108,7 @@ function readiness(pods: readonly V1Pod[]): Map<string, boolean> {
   const ready = new Map<string, boolean>();
   for (const pod of pods) {
     const component = pod.metadata?.labels?.[COMPONENT_LABEL] ?? '';
-    const isReady = pod.status?.conditions?.some((c) => c.type === 'Ready' && c.status === 'True') === true;
-    ready.set(component, (ready.get(component) ?? false) || isReady);
+    ready.set(component, (ready.get(component) ?? false) || isPodReady(pod));
   }
   return ready;
 }

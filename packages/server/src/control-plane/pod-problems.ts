@@ -7,17 +7,20 @@ import { CONTROL_PLANE_LABEL } from '../contract.js';
 import { listObjects } from '../kube/apply.js';
 import { KINDS } from './kinds.js';
 
+/** The pods of control plane `spec.name` in its infra namespace. */
+export async function listControlPlanePods(
+  infra: KubeConfig,
+  spec: { readonly name: string; readonly namespace: string },
+): Promise<V1Pod[]> {
+  return await listObjects(infra, KINDS.pod, spec.namespace, `${CONTROL_PLANE_LABEL}=${spec.name}`);
+}
+
 /** One line per pod that is not ready, or undefined when every pod is ready (or there is none). */
 export async function describePodProblems(
   infra: KubeConfig,
   spec: { readonly name: string; readonly namespace: string },
 ): Promise<string | undefined> {
-  const pods = (await listObjects(
-    infra,
-    KINDS.pod,
-    spec.namespace,
-    `${CONTROL_PLANE_LABEL}=${spec.name}`,
-  )) as V1Pod[];
+  const pods = await listControlPlanePods(infra, spec);
   const problems = pods.map(podProblem).filter((p): p is string => p !== undefined);
   return problems.length === 0 ? undefined : problems.sort().join('; ');
 }

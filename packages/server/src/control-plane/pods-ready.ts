@@ -4,10 +4,8 @@
 import type { KubeConfig, V1Pod } from '@kubernetes/client-node';
 import { K8sOnK8sError } from '@k8s-on-k8s/shared';
 import { COMPONENT_LABEL, CONTROL_PLANE_LABEL } from '../contract.js';
-import { listObjects } from '../kube/apply.js';
-import { KINDS } from './kinds.js';
 import { COMPONENTS, type Component } from './names.js';
-import { podProblem } from './pod-problems.js';
+import { listControlPlanePods, podProblem } from './pod-problems.js';
 
 export interface WaitForPodsOptions {
   readonly timeoutMs: number;
@@ -45,13 +43,7 @@ export async function waitForControlPlanePods(
   const started = now();
   let lastProgress = started;
   for (;;) {
-    const pods = (await listObjects(
-      infra,
-      KINDS.pod,
-      spec.namespace,
-      `${CONTROL_PLANE_LABEL}=${spec.name}`,
-    )) as V1Pod[];
-    const { missing, problems } = notReady(pods);
+    const { missing, problems } = notReady(await listControlPlanePods(infra, spec));
     if (missing.length === 0 && problems.length === 0) return;
     const why = [...(missing.length > 0 ? [`no Ready pod of ${missing.join(', ')}`] : []), ...problems].join(
       '; ',
