@@ -456,6 +456,32 @@ describe('join end to end on real pods: create, two workers, add-ons, in-cluster
       ]);
       assert.equal(exec.exitCode, 0, `${exec.stdout}${exec.stderr}`);
 
+      // Those streams were verified: the apiserver trusts kubelets by the kubelet-serving CA alone
+      // (--kubelet-certificate-authority), and each kubelet serves with a certificate from it,
+      // approved by the join server for its own Node's addresses, not the cluster CA's nor its own.
+      const servingCsrs = (
+        await hosted.makeApiClient(CertificatesV1Api).listCertificateSigningRequest()
+      ).items
+        .filter((c) => c.spec.signerName === 'kubernetes.io/kubelet-serving')
+        .filter((c) => c.status?.conditions?.some((cond) => cond.reason === 'K8sOnK8sNodeOwnsNames'));
+      assert.deepEqual(
+        [...new Set(servingCsrs.map((c) => c.spec.username))].sort(),
+        WORKERS.map((w) => `system:node:${w}`),
+        'a kubelet serving CSR approved by the join server per worker',
+      );
+      for (const worker of workers) {
+        const served = await worker.host.exec('sh', [
+          '-c',
+          'echo | openssl s_client -connect 127.0.0.1:10250 2>/dev/null | openssl x509 -noout -issuer -ext subjectAltName',
+        ]);
+        assert.match(
+          served.stdout,
+          /issuer=CN\s*=\s*kubelet-serving-ca/,
+          `${worker.hostname}: ${served.stdout}${served.stderr}`,
+        );
+        assert.doesNotMatch(served.stdout, /DNS:(?!worker-)/, `${worker.hostname} serves only its own names`);
+      }
+
       const deletedChecks = await cluster.kubectl(['delete', 'pods', '-l', 'role=check', '--wait']);
       assert.equal(deletedChecks.exitCode, 0, deletedChecks.stderr);
       const all = await cluster.kubectl(['get', 'pods', '-A', '-o', 'wide']);

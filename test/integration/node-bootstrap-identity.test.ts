@@ -45,20 +45,27 @@ import {
 // in the hosted kube-system than mint and delete its bootstrap tokens.
 
 const KUBELET_CLIENT_SIGNER = 'kubernetes.io/kube-apiserver-client-kubelet';
+const KUBELET_SERVING_SIGNER = 'kubernetes.io/kubelet-serving';
 
-/** A kubelet-shaped client CSR (P-256 key, O=system:nodes, no extensions), made by openssl. */
-async function nodeClientCsr(dir: string, commonName: string): Promise<string> {
+/**
+ * A kubelet-shaped CSR (P-256 key, O=system:nodes), made by openssl: a client CSR has no extensions,
+ * a serving CSR the subjectAltName `altNames` (e.g. DNS:a,IP:198.18.0.1).
+ */
+async function nodeCsr(dir: string, commonName: string, altNames?: string): Promise<string> {
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
   const keyPath = join(dir, `${commonName.replace(/[^a-z0-9.-]/g, '_')}.key`);
   await writeFile(keyPath, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+  const extension = altNames === undefined ? [] : ['-addext', `subjectAltName=${altNames}`];
   const made = await runCommand(
     'openssl',
-    ['req', '-new', '-key', keyPath, '-subj', `/O=system:nodes/CN=${commonName}`],
+    ['req', '-new', '-key', keyPath, '-subj', `/O=system:nodes/CN=${commonName}`, ...extension],
     { timeoutMs: 10_000 },
   );
   assert.equal(made.exitCode, 0, made.stderr);
   return made.stdout;
 }
+
+const nodeClientCsr = (dir: string, commonName: string): Promise<string> => nodeCsr(dir, commonName);
 
 function clientOf(kubeconfig: string): KubeConfig {
   const kc = new KubeConfig();
@@ -66,8 +73,16 @@ function clientOf(kubeconfig: string): KubeConfig {
   return kc;
 }
 
-/** Sends a CSR as the kubelet would: the bootstrap credential, the kubelet client signer and usages. */
-async function requestNodeCertificate(kc: KubeConfig, name: string, csrPem: string): Promise<void> {
+/**
+ * Sends a CSR as the kubelet would: with its credential (the bootstrap one for its client
+ * certificate, its node certificate for its serving certificate), the signer and the usages.
+ */
+async function requestNodeCertificate(
+  kc: KubeConfig,
+  name: string,
+  csrPem: string,
+  kind: 'client' | 'serving' = 'client',
+): Promise<void> {
   await kc.makeApiClient(CertificatesV1Api).createCertificateSigningRequest({
     body: {
       apiVersion: 'certificates.k8s.io/v1',
@@ -75,8 +90,8 @@ async function requestNodeCertificate(kc: KubeConfig, name: string, csrPem: stri
       metadata: { name },
       spec: {
         request: Buffer.from(csrPem).toString('base64'),
-        signerName: KUBELET_CLIENT_SIGNER,
-        usages: ['digital signature', 'client auth'],
+        signerName: kind === 'client' ? KUBELET_CLIENT_SIGNER : KUBELET_SERVING_SIGNER,
+        usages: ['digital signature', kind === 'client' ? 'client auth' : 'server auth'],
       },
     },
   });
@@ -254,6 +269,98 @@ describe('a bootstrap credential is worth exactly one node', () => {
     assert.match(error.message, /Node "taken-node" already exists/);
     assert.match(error.hint ?? '', /kubectl delete node taken-node/);
     await joinAs(created.token, 'free-node');
+  });
+
+  describe('kubelet serving certificates', () => {
+    /** A registered Node with these addresses, and a kubeconfig with its node credentials. */
+    const registeredNode = async (
+      name: string,
+      addresses: { type: string; address: string }[],
+    ): Promise<KubeConfig> => {
+      await createNode(name);
+      // As the kubelet reports them: its own Node's status.addresses.
+      const node = await core.readNode({ name });
+      node.status = Object.assign(node.status ?? {}, { addresses });
+      await core.replaceNodeStatus({ name, body: node });
+      const identity = await issueCertificate(cp.ca, {
+        commonName: `system:node:${name}`,
+        organizations: ['system:nodes'],
+        usage: 'client',
+      });
+      return clientOf(
+        renderKubeconfig({
+          clusterName: cp.name,
+          server: cp.url,
+          caPem: cp.ca.certPem,
+          userName: name,
+          credentials: { clientCertPem: identity.certPem, clientKeyPem: identity.keyPem },
+        }),
+      );
+    };
+
+    it("approves a node's CSR for its own names and addresses, and is issued", async () => {
+      const kc = await registeredNode('serving-a', [
+        { type: 'InternalIP', address: '198.18.40.1' },
+        { type: 'Hostname', address: 'serving-a' },
+      ]);
+      await requestNodeCertificate(
+        kc,
+        'serving-a-own',
+        await nodeCsr(dir, 'system:node:serving-a', 'DNS:serving-a,IP:198.18.40.1'),
+        'serving',
+      );
+      const own = await decided('serving-a-own');
+      assert.ok(conditionOf(own, 'Approved'), JSON.stringify(own.status));
+      assert.equal(conditionOf(own, 'Approved')?.reason, 'K8sOnK8sNodeOwnsNames');
+      const issued = await eventually('the certificate of CSR serving-a-own', 30_000, async () => {
+        const csr = await certificates.readCertificateSigningRequest({ name: 'serving-a-own' });
+        return (csr.status?.certificate ?? '') === '' ? undefined : csr;
+      });
+      const { X509Certificate } = await import('node:crypto');
+      const cert = new X509Certificate(Buffer.from(issued.status?.certificate ?? '', 'base64'));
+      assert.equal(cert.subjectAltName, 'DNS:serving-a, IP Address:198.18.40.1');
+    });
+
+    it("denies a node's CSR for an address its Node does not report, or another Node's", async () => {
+      await registeredNode('serving-b', [{ type: 'InternalIP', address: '198.18.40.2' }]);
+      const kc = await registeredNode('serving-c', [
+        { type: 'InternalIP', address: '198.18.40.3' },
+        // Claimed as well by serving-b: the address of a neighbour.
+        { type: 'ExternalIP', address: '198.18.40.2' },
+      ]);
+      const cases: [string, string, RegExp][] = [
+        [
+          'serving-c-foreign',
+          'IP:198.18.40.3,IP:198.18.40.99',
+          /198\.18\.40\.99, which its Node's status\.addresses/,
+        ],
+        [
+          'serving-c-dns',
+          'DNS:kubernetes.default.svc,IP:198.18.40.3',
+          /kubernetes\.default\.svc, which its Node/,
+        ],
+        ['serving-c-neighbour', 'IP:198.18.40.3,IP:198.18.40.2', /198\.18\.40\.2 \(Node serving-b\)/],
+      ];
+      for (const [name, altNames, message] of cases) {
+        await requestNodeCertificate(
+          kc,
+          name,
+          await nodeCsr(dir, 'system:node:serving-c', altNames),
+          'serving',
+        );
+        const csr = await decided(name);
+        assert.equal(conditionOf(csr, 'Approved'), undefined, `${name} was approved`);
+        assert.match(conditionOf(csr, 'Denied')?.message ?? '', message, name);
+      }
+      // Another node's name in the subject, sent with serving-c's credentials: the apiserver's
+      // NodeRestriction refuses it already (the approver would deny it too, unit-tested).
+      const csrAsB = await nodeCsr(dir, 'system:node:serving-b', 'IP:198.18.40.3');
+      assert.equal(
+        await statusOf(() => requestNodeCertificate(kc, 'serving-c-as-b', csrAsB, 'serving')),
+        403,
+      );
+      assert.match(lastRefusal, /can only create a node CSR with CN=system:node:serving-c/);
+    });
   });
 
   describe("the join server's own identity in the hosted cluster", () => {

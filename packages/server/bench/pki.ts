@@ -16,7 +16,12 @@ const run = promisify(execFile);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? '5');
 const spec = buildControlPlaneSpec({ name: 'bench', namespace: 'bench', host: 'api.example.com' });
 const leaves = leafCertificates(spec);
-const CA_FILES = { ca: 'ca', frontProxyCa: 'front-proxy-ca', etcdCa: 'etcd-ca' } as const;
+const CA_FILES = {
+  ca: 'ca',
+  frontProxyCa: 'front-proxy-ca',
+  etcdCa: 'etcd-ca',
+  kubeletServingCa: 'kubelet-serving-ca',
+} as const;
 
 async function ours(): Promise<number> {
   const start = process.hrtime.bigint();

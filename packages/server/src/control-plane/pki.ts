@@ -19,6 +19,13 @@ export interface ControlPlanePki {
   readonly ca: CertifiedKeyPair;
   readonly frontProxyCa: CertifiedKeyPair;
   readonly etcdCa: CertifiedKeyPair;
+  /**
+   * Signs the kubelets' serving certificates (kube-controller-manager's kubernetes.io/kubelet-serving
+   * signer) and nothing else; the apiserver trusts it, and only it, for kubelet connections
+   * (--kubelet-certificate-authority). Apart from `ca` so that no certificate a node can obtain is
+   * trusted by workers as the apiserver's or the join server's.
+   */
+  readonly kubeletServingCa: CertifiedKeyPair;
   readonly serviceAccount: KeyPair;
   /** 32 random bytes, base64: the secretbox key of the hosted apiserver's EncryptionConfiguration. */
   readonly encryptionKey: string;
@@ -34,7 +41,7 @@ export interface ControlPlanePki {
   readonly joinServerClient: CertifiedKeyPair;
 }
 
-export type CaName = 'ca' | 'frontProxyCa' | 'etcdCa';
+export type CaName = 'ca' | 'frontProxyCa' | 'etcdCa' | 'kubeletServingCa';
 export type LeafName = Exclude<keyof ControlPlanePki, CaName | 'serviceAccount' | 'encryptionKey'>;
 export type PkiName = keyof ControlPlanePki;
 
@@ -43,6 +50,7 @@ export const PKI_SECRET_SUFFIXES: Readonly<Record<PkiName, string>> = {
   ca: 'ca',
   frontProxyCa: 'front-proxy-ca',
   etcdCa: 'etcd-ca',
+  kubeletServingCa: 'kubelet-serving-ca',
   serviceAccount: 'service-account',
   encryptionKey: 'encryption-key',
   apiserver: 'apiserver',
@@ -58,11 +66,12 @@ export const PKI_SECRET_SUFFIXES: Readonly<Record<PkiName, string>> = {
 };
 
 export const PKI_NAMES = Object.keys(PKI_SECRET_SUFFIXES) as readonly PkiName[];
-const CA_NAMES: readonly CaName[] = ['ca', 'frontProxyCa', 'etcdCa'];
+const CA_NAMES: readonly CaName[] = ['ca', 'frontProxyCa', 'etcdCa', 'kubeletServingCa'];
 const CA_COMMON_NAMES: Readonly<Record<CaName, string>> = {
   ca: 'kubernetes',
   frontProxyCa: 'front-proxy-ca',
   etcdCa: 'etcd-ca',
+  kubeletServingCa: 'kubelet-serving-ca',
 };
 
 /** Which CA signs a leaf, and what the leaf says. Identities follow kubeadm's where there is one. */

@@ -25,6 +25,8 @@ export interface JoinServerDeps {
     KubernetesApi,
     'createSecret' | 'deleteSecret' | 'nodeExists' | 'reviewToken' | 'reviewAccess' | 'version'
   >;
+  /** Where a join asks whether its Node exists; the apiserver (kube) when not given. */
+  readonly nodes?: Pick<KubernetesApi, 'nodeExists'>;
   readonly logger: Logger;
   readonly metrics: JoinServerMetrics;
   readonly now: () => Date;
@@ -45,6 +47,7 @@ export function createJoinServerApp(deps: JoinServerDeps): express.Express {
     settings,
     store,
     kube,
+    nodes: deps.nodes ?? kube,
     limits: { failuresPerIp, failuresPerIpAndToken },
     metrics,
     logger,

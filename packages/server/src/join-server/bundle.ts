@@ -70,9 +70,10 @@ export function renderKubeletConfiguration(
     clusterDomain: cluster.clusterDomain,
     containerRuntimeEndpoint: 'unix:///run/containerd/containerd.sock',
     rotateCertificates: true,
-    // Serving certificates stay self-signed: nothing in the hosted cluster approves kubelet-serving
-    // CSRs, and an unapproved one would leave the kubelet without a serving certificate.
-    serverTLSBootstrap: false,
+    // The kubelet asks for its serving certificate with a CSR (kubernetes.io/kubelet-serving) instead
+    // of signing its own: the join server approves it for the Node's own names and addresses, and
+    // the apiserver verifies it (--kubelet-certificate-authority) on logs, exec and port-forward.
+    serverTLSBootstrap: true,
   };
 }
 

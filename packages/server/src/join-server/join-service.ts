@@ -48,7 +48,9 @@ const NO_SUCH_TOKEN_HASH = hashTokenSecret('no-such-token-no-such-token-0000');
 export interface JoinServiceDeps {
   readonly settings: JoinServerSettings;
   readonly store: JoinTokenStore;
-  readonly kube: Pick<KubernetesApi, 'createSecret' | 'deleteSecret' | 'nodeExists'>;
+  readonly kube: Pick<KubernetesApi, 'createSecret' | 'deleteSecret'>;
+  /** Whether a Node of that name exists (a watched cache in the server: node-names.ts). */
+  readonly nodes: Pick<KubernetesApi, 'nodeExists'>;
   /**
    * Rejected tokens per client IP, and wrong secrets per (client IP, token id). Nothing counts
    * failures against an id alone: ids are not secret (logs, token list, bootstrap Secrets show
@@ -121,7 +123,7 @@ export function createJoinService(deps: JoinServiceDeps): JoinService {
       // In parallel: the Node check costs the join no extra round trip.
       const [minted, registered] = await Promise.allSettled([
         mintBootstrapToken(deps, usable, request.nodeName),
-        deps.kube.nodeExists(request.nodeName),
+        deps.nodes.nodeExists(request.nodeName),
       ]);
       if (minted.status === 'rejected') {
         count('error');

@@ -18,6 +18,7 @@ import { KubernetesApi } from '../kube/api.js';
 import { KubernetesTokenStore } from './token-store/kubernetes.js';
 import { loadKubeConfig } from '../kube/kubeconfig.js';
 import { startCsrApprover } from './csr-approval/csr-approver.js';
+import { startNodeNames } from './node-names.js';
 
 // `k8s-join-server`: config → store, apiserver client, app → an HTTPS server; SIGTERM drains it.
 // The process (signals, output, files) comes in through deps so tests can run it in-process too.
@@ -174,11 +175,13 @@ export async function startJoinServer(
       healthPerIp: HEALTH_PER_IP,
     },
   };
-  // Approves each bootstrap token's node client CSR for its own node name (csr-approval/).
+  // Approves each bootstrap token's node client CSR for its own node name, and each node's serving
+  // CSR for its own names and addresses (csr-approval/).
   const approver = startCsrApprover({ kube, logger, now });
+  const nodes = startNodeNames({ kube, logger });
   server.on(
     'request',
-    createJoinServerApp({ settings, store, kube, logger, metrics, now, accepting: () => accepting }),
+    createJoinServerApp({ settings, store, kube, nodes, logger, metrics, now, accepting: () => accepting }),
   );
   const url = `https://${formatHostPort({ host: config.listen.host, port })}`;
   logger.info(
@@ -204,7 +207,7 @@ export async function startJoinServer(
       }, drainTimeoutMs);
       await closed;
       clearTimeout(timer);
-      await approver.stop();
+      await Promise.all([approver.stop(), nodes.stop()]);
       await store.close();
       await kube.close();
       logger.info('stopped');

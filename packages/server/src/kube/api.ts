@@ -52,6 +52,12 @@ export interface CertificateSigningRequest {
   };
 }
 
+/** A core/v1 Node as far as the CSR approver reads it. */
+export interface NodeObject {
+  metadata: { name: string; resourceVersion?: string };
+  status?: { addresses?: { type: string; address: string }[] };
+}
+
 /** One event of a watch: ADDED, MODIFIED, DELETED, BOOKMARK or ERROR (then `object` is a Status). */
 export interface WatchEvent<T> {
   readonly type: 'ADDED' | 'MODIFIED' | 'DELETED' | 'BOOKMARK' | 'ERROR';
@@ -276,6 +282,30 @@ export class KubernetesApi {
       if (error instanceof KubernetesApiError && error.apiStatus === 404) return false;
       throw error;
     }
+  }
+
+  /** The Node of that name, or undefined when none is registered. */
+  async getNode(name: string): Promise<NodeObject | undefined> {
+    try {
+      return await this.request<NodeObject>('GET', `/api/v1/nodes/${encodeURIComponent(name)}`);
+    } catch (error) {
+      if (error instanceof KubernetesApiError && error.apiStatus === 404) return undefined;
+      throw error;
+    }
+  }
+
+  /** Every registered Node, with the list's resourceVersion to watch from. */
+  async listNodes(): Promise<{ items: NodeObject[]; resourceVersion: string }> {
+    const list = await this.request<{ items?: NodeObject[]; metadata?: { resourceVersion?: string } }>(
+      'GET',
+      '/api/v1/nodes',
+    );
+    return { items: list.items ?? [], resourceVersion: list.metadata?.resourceVersion ?? '' };
+  }
+
+  /** Watches Nodes from `resourceVersion`. */
+  watchNodes(resourceVersion: string, signal: AbortSignal): AsyncGenerator<WatchEvent<NodeObject>> {
+    return this.watch(`/api/v1/nodes?resourceVersion=${resourceVersion}`, signal, 300);
   }
 
   /** Lists the CSRs of one signer, with the list's resourceVersion to watch from. */

@@ -16,6 +16,7 @@ export function fakeControlPlanePki(overrides: Partial<ControlPlanePki> = {}): C
     'ca',
     'frontProxyCa',
     'etcdCa',
+    'kubeletServingCa',
     'apiserver',
     'apiserverKubeletClient',
     'apiserverEtcdClient',

@@ -51,10 +51,10 @@ describe('join server RBAC', () => {
       {
         apiGroups: ['certificates.k8s.io'],
         resources: ['signers'],
-        resourceNames: ['kubernetes.io/kube-apiserver-client-kubelet'],
+        resourceNames: ['kubernetes.io/kube-apiserver-client-kubelet', 'kubernetes.io/kubelet-serving'],
         verbs: ['approve'],
       },
-      { apiGroups: [''], resources: ['nodes'], verbs: ['get'] },
+      { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] },
     ]);
     const rules = objects.flatMap((o) => (o.rules as { verbs: string[] }[] | undefined) ?? []);
     assert.ok(!rules.some((r) => r.verbs.includes('*') || r.verbs.includes('patch')));

@@ -67,7 +67,7 @@ describe('renderControlPlane', () => {
       assert.match(object.metadata.name ?? '', /^dev(-|$)/);
     }
     const pkiSecrets = objects.filter((o) => o.metadata?.labels?.[DATA_LABEL] === 'true');
-    assert.equal(pkiSecrets.length, 15);
+    assert.equal(pkiSecrets.length, 16);
   });
 
   it('keeps key material out of args and annotations', () => {

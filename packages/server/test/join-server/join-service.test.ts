@@ -126,6 +126,7 @@ describe('join service', () => {
       settings: SETTINGS,
       store,
       kube,
+      nodes: kube,
       limits: {
         failuresPerIp: new RateLimiter(SETTINGS.rateLimits.failuresPerIp, () => NOW.getTime()),
         failuresPerIpAndToken: new RateLimiter(SETTINGS.rateLimits.failuresPerIpAndToken, () =>

@@ -12,9 +12,9 @@ import {
   bootstrapRequesterOf,
   existingNodeDenial,
   isDecided,
-  readRequestedSubject,
   reviewNodeClientCsr,
 } from '../../src/join-server/csr-approval/node-client-csr.js';
+import { readRequestedSubject } from '../../src/join-server/csr-approval/pkcs10.js';
 import {
   MAX_JOIN_NODE_NAME_LENGTH,
   bootstrapGroupsFor,

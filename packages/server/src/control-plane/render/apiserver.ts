@@ -32,6 +32,9 @@ export function renderApiserver(spec: ControlPlaneSpec): V1Deployment {
     `--etcd-keyfile=${pki('apiserver-etcd-client.key')}`,
     `--etcd-servers=https://${componentName(spec, 'etcd')}.${spec.namespace}.svc:${PORTS.etcdClient}`,
     `--external-hostname=${spec.host}`,
+    // Kubelets serve with certificates from their own signer (serverTLSBootstrap; the join server
+    // approves each for its Node's names and addresses), and the apiserver verifies them.
+    `--kubelet-certificate-authority=${pki('kubelet-serving-ca.crt')}`,
     `--kubelet-client-certificate=${pki('apiserver-kubelet-client.crt')}`,
     `--kubelet-client-key=${pki('apiserver-kubelet-client.key')}`,
     '--kubelet-preferred-address-types=InternalIP,ExternalIP,Hostname',
@@ -86,6 +89,7 @@ export function renderApiserver(spec: ControlPlaneSpec): V1Deployment {
           ['apiserver', 'tls.key', 'apiserver.key'],
           ['apiserverKubeletClient', 'tls.crt', 'apiserver-kubelet-client.crt'],
           ['apiserverKubeletClient', 'tls.key', 'apiserver-kubelet-client.key'],
+          ['kubeletServingCa', 'tls.crt', 'kubelet-serving-ca.crt'],
           ['etcdCa', 'tls.crt', 'etcd-ca.crt'],
           ['apiserverEtcdClient', 'tls.crt', 'apiserver-etcd-client.crt'],
           ['apiserverEtcdClient', 'tls.key', 'apiserver-etcd-client.key'],

@@ -1,4 +1,5 @@
-// kube-controller-manager: signs and approves node CSRs with the cluster CA, cleans up bootstrap tokens.
+// kube-controller-manager: signs node CSRs (client certificates with the cluster CA, serving
+// certificates with the kubelet-serving CA), approves nodes' renewals, cleans up bootstrap tokens.
 import type { V1Deployment } from '@kubernetes/client-node';
 import { type ControlPlaneSpec } from '../spec.js';
 import { componentName } from '../names.js';
@@ -24,8 +25,15 @@ export function renderControllerManager(spec: ControlPlaneSpec): V1Deployment {
     `--client-ca-file=${PKI_DIR}/ca.crt`,
     `--cluster-cidr=${spec.podCidr}`,
     `--cluster-name=${spec.name}`,
-    `--cluster-signing-cert-file=${PKI_DIR}/ca.crt`,
-    `--cluster-signing-key-file=${PKI_DIR}/ca.key`,
+    // One CA per signer, and none for kubernetes.io/legacy-unknown (then not run at all): serving
+    // certificates a node can obtain come from the kubelet-serving CA, which workers never trust,
+    // so the cluster CA they pin signs no serverAuth certificate a node could ask for.
+    `--cluster-signing-kube-apiserver-client-cert-file=${PKI_DIR}/ca.crt`,
+    `--cluster-signing-kube-apiserver-client-key-file=${PKI_DIR}/ca.key`,
+    `--cluster-signing-kubelet-client-cert-file=${PKI_DIR}/ca.crt`,
+    `--cluster-signing-kubelet-client-key-file=${PKI_DIR}/ca.key`,
+    `--cluster-signing-kubelet-serving-cert-file=${PKI_DIR}/kubelet-serving-ca.crt`,
+    `--cluster-signing-kubelet-serving-key-file=${PKI_DIR}/kubelet-serving-ca.key`,
     // bootstrapsigner and tokencleaner are off by default; node bootstrap tokens need both.
     '--controllers=*,bootstrapsigner,tokencleaner',
     '--leader-elect=true',
@@ -61,6 +69,8 @@ export function renderControllerManager(spec: ControlPlaneSpec): V1Deployment {
         pkiVolume(spec, 'pki', [
           ['ca', 'tls.crt', 'ca.crt'],
           ['ca', 'tls.key', 'ca.key'],
+          ['kubeletServingCa', 'tls.crt', 'kubelet-serving-ca.crt'],
+          ['kubeletServingCa', 'tls.key', 'kubelet-serving-ca.key'],
           ['frontProxyCa', 'tls.crt', 'front-proxy-ca.crt'],
           ['serviceAccount', 'sa.key', 'sa.key'],
         ]),

@@ -12,7 +12,13 @@
 //     the node its bootstrap token was minted for (join-server/csr-approval/), and a second policy
 //     lets it decide only CSRs whose requester is a bootstrap token of its group: tokens it could
 //     mint anyway, so the approval power adds nothing a compromised join server did not have;
-//   - it reads Nodes (get) to refuse names already registered, and reviews admins' tokens and access.
+//   - it approves kubelet serving CSRs (kubernetes.io/kubelet-serving) of nodes, each for the Node's
+//     own names and addresses (the same policy lets it decide only those whose requester is a node):
+//     a compromised join server could approve a node a certificate for another node's address,
+//     which the apiserver would accept for that node's logs/exec; what it could not do is make
+//     workers trust it, as the kubelet-serving CA is trusted only by the apiserver for kubelets;
+//   - it reads Nodes (get, list, watch) to refuse names already registered and addresses of other Nodes,
+//     and reviews admins' tokens and access.
 // deploy/join-server/rbac.yaml holds exactly these objects; a test keeps the two equal.
 import {
   BOOTSTRAPPERS_GROUP,
@@ -34,6 +40,7 @@ const NAMESPACE = 'kube-system';
 const NAME = 'k8s-join-server';
 const SERVICE_ACCOUNT_USER = `system:serviceaccount:${NAMESPACE}:${NAME}`;
 const KUBELET_CLIENT_SIGNER = 'kubernetes.io/kube-apiserver-client-kubelet';
+const KUBELET_SERVING_SIGNER = 'kubernetes.io/kubelet-serving';
 const ADMISSION_API = 'admissionregistration.k8s.io/v1';
 const LABELS = { 'app.kubernetes.io/name': 'k8s-join-server', 'app.kubernetes.io/part-of': 'k8s-on-k8s' };
 const RBAC_API = 'rbac.authorization.k8s.io';
@@ -113,10 +120,10 @@ export function renderJoinServerRbac(): readonly RbacObject[] {
         {
           apiGroups: ['certificates.k8s.io'],
           resources: ['signers'],
-          resourceNames: [KUBELET_CLIENT_SIGNER],
+          resourceNames: [KUBELET_CLIENT_SIGNER, KUBELET_SERVING_SIGNER],
           verbs: ['approve'],
         },
-        { apiGroups: [''], resources: ['nodes'], verbs: ['get'] },
+        { apiGroups: [''], resources: ['nodes'], verbs: ['get', 'list', 'watch'] },
       ],
     },
     {
@@ -191,12 +198,15 @@ export function renderJoinServerRbac(): readonly RbacObject[] {
       validations: [
         {
           expression:
-            `object.spec.signerName == '${KUBELET_CLIENT_SIGNER}' && ` +
+            `(object.spec.signerName == '${KUBELET_CLIENT_SIGNER}' && ` +
             `object.spec.username.startsWith('system:bootstrap:') && ` +
-            `has(object.spec.groups) && '${BOOTSTRAPPERS_GROUP}' in object.spec.groups`,
+            `has(object.spec.groups) && '${BOOTSTRAPPERS_GROUP}' in object.spec.groups) || ` +
+            `(object.spec.signerName == '${KUBELET_SERVING_SIGNER}' && ` +
+            `object.spec.username.startsWith('system:node:') && ` +
+            `has(object.spec.groups) && 'system:nodes' in object.spec.groups)`,
           message:
             `${NAME} may approve or deny only ${KUBELET_CLIENT_SIGNER} CSRs whose requester is a ` +
-            `bootstrap token of ${BOOTSTRAPPERS_GROUP}`,
+            `bootstrap token of ${BOOTSTRAPPERS_GROUP}, and ${KUBELET_SERVING_SIGNER} CSRs whose requester is a node`,
           reason: 'Forbidden',
         },
       ],

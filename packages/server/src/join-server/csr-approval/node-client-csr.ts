@@ -1,7 +1,7 @@
-import forge from 'node-forge';
 import { BOOTSTRAPPERS_GROUP } from '../../contract.js';
 import type { CertificateSigningRequest } from '../../kube/api.js';
 import { nodeNameOfGroups } from '../node-bootstrap-group.js';
+import { OID_COMMON_NAME, OID_ORGANIZATION, readRequestedSubject, type RequestedSubject } from './pkcs10.js';
 
 // Whether a kubelet client CSR may be approved, as a pure function of the CSR (and, from the I/O
 // shell, whether its Node exists). The rule: a CSR whose requester is one of our bootstrap tokens is
@@ -10,9 +10,7 @@ import { nodeNameOfGroups } from '../node-bootstrap-group.js';
 // else from such a requester is denied with a reason a person can act on. CSRs of anyone else
 // (nodes renewing their own certificates, admins) are not ours to decide.
 //
-// The apiserver has already parsed the PKCS#10 request and checked its signature when the CSR was
-// created (pkg/apis/certificates/validation: validateCSR → CheckSignature); what is checked here is
-// what it says. A ValidatingAdmissionPolicy cannot do this: CEL has no PKCS#10 or base64 decoding,
+// A ValidatingAdmissionPolicy cannot do this: CEL has no PKCS#10 or base64 decoding,
 // and spec.request is PEM, so the CN is not even a substring of it.
 
 /** The signer of kubelet client certificates, which kube-controller-manager's csrsigning signs. */
@@ -32,8 +30,6 @@ export type CsrReview =
   | { readonly action: 'deny'; readonly reason: string; readonly message: string };
 
 const BOOTSTRAP_USER = /^system:bootstrap:([a-z0-9]{6})$/;
-const OID_COMMON_NAME = '2.5.4.3';
-const OID_ORGANIZATION = '2.5.4.10';
 // What the kubelet asks for (k8s.io/kubernetes pkg/apis/certificates/helpers.go, kubeletClientRequiredUsages).
 const KUBELET_USAGES = [
   ['client auth', 'digital signature'],
@@ -53,45 +49,6 @@ export function isDecided(csr: CertificateSigningRequest): boolean {
   return (csr.status?.conditions ?? []).some(
     (c) => ['Approved', 'Denied', 'Failed'].includes(c.type) && c.status === 'True',
   );
-}
-
-/** The subject and extension attributes of a PKCS#10 request, or why it cannot be read. */
-export interface RequestedSubject {
-  /** Each subject attribute as [OID, value], in order. */
-  readonly attributes: readonly (readonly [string, string])[];
-  /** How many PKCS#10 attributes (extension requests, challenge passwords, …) it carries. */
-  readonly requestAttributes: number;
-}
-
-/** Reads the subject of the first PEM CERTIFICATE REQUEST block (the one the apiserver reads). */
-export function readRequestedSubject(requestPem: string): RequestedSubject {
-  const block = /-----BEGIN ([A-Z ]+)-----\r?\n([A-Za-z0-9+/=\r\n]+)-----END \1-----/.exec(requestPem);
-  if (block?.[1] !== 'CERTIFICATE REQUEST' || block[2] === undefined) {
-    throw new Error('spec.request holds no PEM CERTIFICATE REQUEST block');
-  }
-  const der = Buffer.from(block[2].replace(/\s/g, ''), 'base64').toString('binary');
-  const root = forge.asn1.fromDer(der, true); // strict, and every byte parsed;
-  const info = children(root)[0];
-  const [, subject, , attributes] = children(info);
-  if (subject === undefined || attributes === undefined)
-    throw new Error('malformed CertificationRequestInfo');
-  const pairs: (readonly [string, string])[] = [];
-  for (const rdn of children(subject)) {
-    for (const pair of children(rdn)) {
-      const [type, value] = children(pair);
-      if (type?.type !== forge.asn1.Type.OID || typeof value?.value !== 'string') {
-        throw new Error('malformed subject attribute');
-      }
-      const text = value.type === forge.asn1.Type.UTF8 ? forge.util.decodeUtf8(value.value) : value.value;
-      pairs.push([forge.asn1.derToOid(type.value as string), text]);
-    }
-  }
-  return { attributes: pairs, requestAttributes: children(attributes).length };
-}
-
-function children(node: forge.asn1.Asn1 | undefined): forge.asn1.Asn1[] {
-  if (node === undefined || !Array.isArray(node.value)) throw new Error('malformed ASN.1 structure');
-  return node.value;
 }
 
 /**
@@ -158,6 +115,7 @@ export function existingNodeDenial(requester: BootstrapRequester & { nodeName: s
   );
 }
 
-function deny(reason: string, message: string): CsrReview {
+/** A denial with our reason prefix, K8sOnK8s<reason>. */
+export function deny(reason: string, message: string): CsrReview {
   return { action: 'deny', reason: `K8sOnK8s${reason}`, message };
 }
