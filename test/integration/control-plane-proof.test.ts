@@ -5,13 +5,15 @@
 // rendered args (paths mapped onto the temp dir, ports onto loopback); this test reaches /readyz
 // with the rendered admin kubeconfig and applies the hosted-cluster assets to it.
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { X509Certificate, generateKeyPairSync } from 'node:crypto';
 import {
+  CertificatesV1Api,
   CoordinationV1Api,
   CoreV1Api,
   KubeConfig,
@@ -31,6 +33,7 @@ import { parseAllDocuments } from 'yaml';
 import {
   freePort,
   loadRenderedControlPlane,
+  runCommand,
   startLocalKubeCluster,
   type LocalKubeCluster,
   type RenderedControlPlane,
@@ -185,6 +188,86 @@ describe('a rendered control plane runs (harness binaries with the rendered args
       if (!(seen.rootCa && seen.schedulerLease && seen.kcmLease)) await sleep(500);
     }
     assert.deepEqual(seen, { rootCa: true, schedulerLease: true, kcmLease: true }, rendered.group.logTails());
+  });
+
+  it('signs kubelet serving certificates with the kubelet-serving CA, and no serving certificate with the cluster CA', async () => {
+    // The cluster CA is what workers pin for the join server and the apiserver; a certificate a
+    // node or anyone with CSR rights can obtain must never be a serving certificate from it.
+    const certificates = hosted.makeApiClient(CertificatesV1Api);
+    const csrPem = async (subject: string, altNames: string): Promise<string> => {
+      const keyPath = join(root, `csr-${String(Date.now())}.key`);
+      const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
+      await writeFile(keyPath, privateKey.export({ type: 'pkcs8', format: 'pem' }), { mode: 0o600 });
+      const made = await runCommand(
+        'openssl',
+        ['req', '-new', '-key', keyPath, '-subj', subject, '-addext', `subjectAltName=${altNames}`],
+        { timeoutMs: 10_000 },
+      );
+      assert.equal(made.exitCode, 0, made.stderr);
+      return made.stdout;
+    };
+    const requestApproved = async (name: string, signerName: string, usages: string[], pem: string) => {
+      await certificates.createCertificateSigningRequest({
+        body: {
+          metadata: { name },
+          spec: { request: Buffer.from(pem).toString('base64'), signerName, usages },
+        },
+      });
+      const csr = await certificates.readCertificateSigningRequest({ name });
+      csr.status = Object.assign(csr.status ?? {}, {
+        conditions: [{ type: 'Approved', status: 'True', reason: 'Test', message: 'approved by the test' }],
+      });
+      await certificates.replaceCertificateSigningRequestApproval({ name, body: csr });
+    };
+    const serving = await csrPem('/O=system:nodes/CN=system:node:proof-node', 'IP:198.18.50.1');
+    await requestApproved(
+      'proof-serving',
+      'kubernetes.io/kubelet-serving',
+      ['digital signature', 'server auth'],
+      serving,
+    );
+    const joinServerLike = await csrPem('/CN=k8s-join-server', `DNS:${NAME}-join-server.${NAMESPACE}.svc`);
+    await requestApproved(
+      'proof-client-as-server',
+      'kubernetes.io/kube-apiserver-client',
+      ['digital signature', 'server auth'],
+      joinServerLike,
+    );
+
+    const deadline = Date.now() + 60_000;
+    const read = (name: string) => certificates.readCertificateSigningRequest({ name });
+    let issued = await read('proof-serving');
+    let refused = await read('proof-client-as-server');
+    const failed = () =>
+      refused.status?.conditions?.some((c) => c.type === 'Failed' && c.status === 'True') === true;
+    while (Date.now() < deadline && ((issued.status?.certificate ?? '') === '' || !failed())) {
+      await sleep(250);
+      [issued, refused] = await Promise.all([read('proof-serving'), read('proof-client-as-server')]);
+    }
+    assert.notEqual(
+      issued.status?.certificate ?? '',
+      '',
+      `kubelet serving CSR not issued\n${rendered.group.logTails()}`,
+    );
+    const cert = new X509Certificate(Buffer.from(issued.status?.certificate ?? '', 'base64'));
+    const pkiSecret = async (suffix: string) =>
+      Buffer.from(
+        (
+          await infra
+            .kubeConfig()
+            .makeApiClient(CoreV1Api)
+            .readNamespacedSecret({ name: `${NAME}-${suffix}`, namespace: NAMESPACE })
+        ).data?.['tls.crt'] ?? '',
+        'base64',
+      );
+    assert.ok(cert.checkIssued(new X509Certificate(await pkiSecret('kubelet-serving-ca'))), cert.issuer);
+    assert.ok(!cert.checkIssued(new X509Certificate(await pkiSecret('ca'))), 'not signed by the cluster CA');
+    assert.ok(
+      failed(),
+      `kube-apiserver-client CSR asking for server auth: ${JSON.stringify(refused.status)}`,
+    );
+    // kubernetes.io/legacy-unknown has no signer (its flags are not given), and certificates/v1
+    // refuses CSRs for it anyway.
   });
 
   it("encrypts the hosted cluster's Secrets at rest with the generated key", async () => {

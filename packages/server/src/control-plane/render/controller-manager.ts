@@ -25,7 +25,8 @@ export function renderControllerManager(spec: ControlPlaneSpec): V1Deployment {
     `--client-ca-file=${PKI_DIR}/ca.crt`,
     `--cluster-cidr=${spec.podCidr}`,
     `--cluster-name=${spec.name}`,
-    // One CA per signer, and none for kubernetes.io/legacy-unknown (then not run at all): serving
+    // One CA per signer, and none for kubernetes.io/legacy-unknown (then not run at all; the v1 API
+    // refuses CSRs for it too): serving
     // certificates a node can obtain come from the kubelet-serving CA, which workers never trust,
     // so the cluster CA they pin signs no serverAuth certificate a node could ask for.
     `--cluster-signing-kube-apiserver-client-cert-file=${PKI_DIR}/ca.crt`,
