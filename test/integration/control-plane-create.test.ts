@@ -5,8 +5,9 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setTimeout } from 'node:timers/promises';
 import { after, before, describe, it } from 'node:test';
-import { CoreV1Api, type KubeConfig } from '@kubernetes/client-node';
+import { CoreV1Api, NetworkingV1Api, RbacAuthorizationV1Api, type KubeConfig } from '@kubernetes/client-node';
 import {
   createCertificateAuthority,
   issueCertificate,
@@ -56,6 +57,15 @@ async function snapshot(kubeConfig: KubeConfig, selector = ''): Promise<string[]
     }
   }
   return lines.sort();
+}
+
+/** The NetworkPolicies of control plane `name` in the namespace, as the apiserver stored them. */
+async function networkPolicies(kubeConfig: KubeConfig, name: string) {
+  const list = await kubeConfig.makeApiClient(NetworkingV1Api).listNamespacedNetworkPolicy({
+    namespace: NAMESPACE,
+    labelSelector: `${CONTROL_PLANE_LABEL}=${name}`,
+  });
+  return list.items;
 }
 
 describe('k8s-on-k8s create/delete against a real infra apiserver', () => {
@@ -114,6 +124,35 @@ describe('k8s-on-k8s create/delete against a real infra apiserver', () => {
     }
     const file = join(dir, 'dev.kubeconfig');
     assert.equal((await stat(file)).mode & 0o777, 0o600);
+  });
+
+  it('applies a NetworkPolicy for each component, as rendered: etcd only from the apiserver', async () => {
+    const stored = await networkPolicies(infra.kubeConfig(), 'dev');
+    assert.deepEqual(stored.map((p) => p.metadata?.name).sort(), [
+      'dev-apiserver',
+      'dev-controller-manager',
+      'dev-etcd',
+      'dev-join-server',
+      'dev-scheduler',
+    ]);
+    // Read back from the apiserver: a rule's peers must survive the client's serializer, or the
+    // rule would admit every pod to etcd.
+    const etcd = stored.find((p) => p.metadata?.name === 'dev-etcd');
+    assert.deepEqual(
+      etcd?.spec?.ingress?.map((rule) => ({
+        from: rule._from?.map((peer) => peer.podSelector?.matchLabels),
+        ports: rule.ports?.map((port) => port.port),
+      })),
+      [
+        {
+          from: [{ [CONTROL_PLANE_LABEL]: 'dev', 'k8s-on-k8s.io/component': 'apiserver' }],
+          ports: [2379],
+        },
+      ],
+    );
+    const scheduler = stored.find((p) => p.metadata?.name === 'dev-scheduler');
+    assert.deepEqual(scheduler?.spec?.policyTypes, ['Ingress']);
+    assert.equal(scheduler.spec.ingress, undefined, 'no rule: nothing may connect');
   });
 
   it('changes nothing when run a second time: no new certificates, no new resourceVersions', async () => {
@@ -185,26 +224,33 @@ describe('k8s-on-k8s create/delete against a real infra apiserver', () => {
     );
     assert.deepEqual(await snapshot(infra.kubeConfig(), `${CONTROL_PLANE_LABEL}=dev`), []);
     assert.deepEqual(await snapshot(infra.kubeConfig()), beforeCreate);
+    assert.deepEqual(await networkPolicies(infra.kubeConfig(), 'dev'), []);
     await assert.rejects(
       runDelete(['dev', '-n', NAMESPACE, '--kubeconfig', infra.adminKubeconfigPath], captureDeps(dir)),
       (error: unknown) => isK8sOnK8sError(error) && error.code === 'NOT_FOUND',
     );
   });
 
-  it('refuses, before generating anything, a user who may not create in the namespace', async () => {
-    const nobody = await issueCertificate(infra.ca, { commonName: 'nobody', usage: 'client' });
-    const path = join(dir, 'nobody.kubeconfig');
+  /** A kubeconfig for the infra cluster as user `name` (a client certificate of the infra CA). */
+  async function userKubeconfig(name: string): Promise<string> {
+    const user = await issueCertificate(infra.ca, { commonName: name, usage: 'client' });
+    const path = join(dir, `${name}.kubeconfig`);
     await writeFile(
       path,
       renderKubeconfig({
         clusterName: 'infra',
         server: infra.url,
         caPem: infra.ca.certPem,
-        userName: 'nobody',
-        credentials: { clientCertPem: nobody.certPem, clientKeyPem: nobody.keyPem },
+        userName: name,
+        credentials: { clientCertPem: user.certPem, clientKeyPem: user.keyPem },
       }),
       { mode: 0o600 },
     );
+    return path;
+  }
+
+  it('refuses, before generating anything, a user who may not create in the namespace', async () => {
+    const path = await userKubeconfig('nobody');
     const deps = captureDeps(dir);
     await assert.rejects(
       runCreate(
@@ -213,6 +259,51 @@ describe('k8s-on-k8s create/delete against a real infra apiserver', () => {
       ),
       (error: unknown) =>
         isK8sOnK8sError(error) && error.code === 'FORBIDDEN' && /create secrets/.test(error.message),
+    );
+    assert.ok(!deps.out.some((l) => l.startsWith('PKI')));
+  });
+
+  it('refuses a user who may create everything but the NetworkPolicies, naming them', async () => {
+    const rbac = infra.kubeConfig().makeApiClient(RbacAuthorizationV1Api);
+    const verbs = ['get', 'list', 'create', 'patch'];
+    await rbac.createNamespacedRole({
+      namespace: NAMESPACE,
+      body: {
+        metadata: { name: 'workloads-only' },
+        rules: [
+          { apiGroups: [''], resources: ['secrets', 'configmaps', 'services'], verbs },
+          { apiGroups: ['apps'], resources: ['deployments', 'statefulsets'], verbs },
+        ],
+      },
+    });
+    await rbac.createNamespacedRoleBinding({
+      namespace: NAMESPACE,
+      body: {
+        metadata: { name: 'workloads-only' },
+        roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'workloads-only' },
+        subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'workloads-only' }],
+      },
+    });
+    const path = await userKubeconfig('workloads-only');
+    const deps = captureDeps(dir);
+    let message = '';
+    // The RBAC authorizer learns of the new binding from a watch: until then secrets are denied too.
+    for (let attempt = 0; attempt < 50 && message === ''; attempt++) {
+      if (attempt > 0) await setTimeout(100);
+      const error = await runCreate(
+        ['other', '-n', NAMESPACE, '--host', 'api.other.example', '--kubeconfig', path, '--wait', '0'],
+        deps,
+      ).then(
+        () => undefined,
+        (rejected: unknown) => rejected,
+      );
+      assert.ok(isK8sOnK8sError(error) && error.code === 'FORBIDDEN', String(error));
+      message = /secrets/.test(error.message) ? '' : error.message;
+    }
+    const resource = 'networking.k8s.io/networkpolicies';
+    assert.equal(
+      message,
+      `not allowed in namespace ${NAMESPACE}: create ${resource}, get ${resource}, list ${resource}, patch ${resource}`,
     );
     assert.ok(!deps.out.some((l) => l.startsWith('PKI')));
   });

@@ -322,6 +322,7 @@ describe('join server edge against a real apiserver', () => {
     assert.doesNotMatch(joined.text, /forbidden|nobody-edge|secrets|kube-system|\/api\//i);
     const ready = await callJoinServer(`${server.url}/readyz`, { caPem: cp.ca.certPem });
     assert.equal(ready.status, 503);
+    assert.match(String(ready.headers['retry-after']), /^[1-9]\d*$/);
     assert.match(ready.text, /token store/);
     assert.doesNotMatch(ready.text, /forbidden|nobody-edge|secrets|kube-system|\/api\//i);
     const logged = server.logs.filter((line) => /forbidden/i.test(line) && line.includes('nobody-edge'));

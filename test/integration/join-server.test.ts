@@ -447,6 +447,7 @@ for (const storeKind of ['file', 'kubernetes'] as const) {
           });
           assert.equal(failed.status, 503, failed.text);
           assert.equal(parseErrorBody(failed.json()).code, 'UPSTREAM_ERROR');
+          assert.match(String(failed.headers['retry-after']), /^[1-9]\d*$/, 'the agent retries after it');
           const readyz = await callJoinServer(`${broken.url}/readyz`, { caPem: cp.ca.certPem });
           assert.equal(readyz.status, 200, 'the apiserver answers, even if it refuses this identity');
         } finally {
@@ -655,6 +656,7 @@ describe('join server admin authentication and rate limits', () => {
     try {
       const ready = await callJoinServer(`${dead.url}/readyz`, { caPem: cp.ca.certPem });
       assert.equal(ready.status, 503);
+      assert.match(String(ready.headers['retry-after']), /^[1-9]\d*$/);
       assert.match(ready.text, /hosted apiserver/);
       assert.equal((await callJoinServer(`${dead.url}/healthz`, { caPem: cp.ca.certPem })).status, 200);
     } finally {

@@ -7,9 +7,17 @@ import type {
   KubernetesObject,
   V1ClusterRole,
   V1ClusterRoleBinding,
+  V1ConfigMap,
   V1Deployment,
 } from '@kubernetes/client-node';
-import { API_VIP, DEFAULT_API_ENDPOINT, generateJoinToken, hashTokenSecret } from '@k8s-on-k8s/shared';
+import {
+  API_VIP,
+  DEFAULT_API_ENDPOINT,
+  generateJoinToken,
+  hashTokenSecret,
+  parseApiEndpoint,
+  parseKubeconfig,
+} from '@k8s-on-k8s/shared';
 import {
   BOOTSTRAPPERS_GROUP,
   CONTROL_PLANE_LABEL,
@@ -145,6 +153,17 @@ describe('the contract between the renderer and the join server', () => {
       .flatMap((d) => d.spec?.template.spec?.containers.flatMap((c) => c.args ?? []) ?? []);
     assert.ok(args.includes(`--advertise-address=${API_VIP}`));
     assert.ok(args.includes(`--api-endpoint=${DEFAULT_API_ENDPOINT}`));
+    // The hosted `kubernetes` Service leads to --advertise-address:--secure-port; the forwarder
+    // listens on the join server's --api-endpoint and kube-proxy dials its kubeconfig's server.
+    const flag = (name: string): string | undefined =>
+      args.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3);
+    const advertised = { host: flag('advertise-address'), port: Number(flag('secure-port')) };
+    assert.deepEqual(parseApiEndpoint(flag('api-endpoint') ?? ''), advertised);
+    const kubeProxy = hosted.find<V1ConfigMap>(
+      (o): o is V1ConfigMap => o.kind === 'ConfigMap' && o.metadata?.name === 'kube-proxy',
+    );
+    const kubeconfig = parseKubeconfig(kubeProxy?.data?.['kubeconfig.conf'] ?? '');
+    assert.deepEqual(parseApiEndpoint(kubeconfig.clusters[0]?.cluster.server ?? ''), advertised);
   });
 
   it('every object create makes carries the label delete selects by, of a kind delete walks', () => {

@@ -25,13 +25,8 @@ export const JOIN_API_VERSION = 'join.k8s-on-k8s.io/v1';
  */
 export const API_VIP = '10.199.199.199';
 
-/** The API endpoint kubelets and pods use on a worker whose VIP is `vip`: the VIP on 443. */
-export function apiEndpointFor(vip: string): string {
-  return `https://${vip}:443`;
-}
-
 /** The API endpoint kubelets and pods use: the VIP on 443. */
-export const DEFAULT_API_ENDPOINT = apiEndpointFor(API_VIP);
+export const DEFAULT_API_ENDPOINT = `https://${API_VIP}:443`;
 
 /**
  * The address and port of a bundle's `apiServer.endpoint`: `https://IP[:PORT]` and nothing else.
@@ -52,6 +47,23 @@ export function parseApiEndpoint(text: string): HostPort | undefined {
   const port = bare[2] === undefined ? 443 : Number(bare[2]);
   if (isIP(host) === 0 || port < 1 || port > 65535) return undefined;
   return Object.freeze({ host, port });
+}
+
+/** What parseApiEndpoint takes, for error messages. */
+const API_ENDPOINT_FORM = 'https://IP[:PORT] (an IP literal: it goes on lo and into a systemd unit)';
+
+/**
+ * Returns `text` if it is an endpoint parseApiEndpoint takes, else throws naming `field`: the join
+ * server checks its --api-endpoint with it, so it starts only with an endpoint every agent accepts.
+ */
+export function validateApiEndpoint(text: string, field: string): string {
+  if (parseApiEndpoint(text) === undefined) {
+    throw new ValidationError(
+      'INVALID_ARGUMENT',
+      `Expected ${field} to be ${API_ENDPOINT_FORM}, got ${JSON.stringify(text)}`,
+    );
+  }
+  return text;
 }
 
 const MAX_QUOTED = 80;
@@ -121,7 +133,7 @@ const hostPort = z.string().superRefine(refineWith((text) => parseHostPort(text,
 const apiEndpoint = z.string().refine(
   (text) => parseApiEndpoint(text) !== undefined,
   (text) => ({
-    message: `must be https://IP[:PORT] (an IP literal: it goes on lo and into a systemd unit), got ${quote(text)}`,
+    message: `must be ${API_ENDPOINT_FORM}, got ${quote(text)}`,
   }),
 );
 const ip = z.string().refine(

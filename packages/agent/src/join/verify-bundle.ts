@@ -7,7 +7,8 @@ import {
   resolveKubeconfig,
   type JoinBundle,
 } from '@k8s-on-k8s/shared';
-import { kubeletSecurityProblems } from '../node/kubelet-security.js';
+import { SERVER_KUBELET_FIELDS, kubeletSecurityProblems } from '../node/kubelet-security.js';
+import { NODE_PATHS } from '../node/node-paths.js';
 import type { DiscoveredCa } from './discover-server-ca.js';
 
 // The pin vouches for one CA: the one the join server presented. Everything the node will trust
@@ -62,8 +63,10 @@ export function verifyJoinBundle(bundle: JoinBundle, ca: DiscoveredCa): void {
   if (problems.length > 0) {
     throw new JoinError(
       'INVALID_BUNDLE',
-      `the join server's kubeletConfig would weaken the kubelet API, refused (nothing was written): ${problems.join('; ')}`,
-      { hint: "fix the join server's kubelet configuration; k8s-join never lets these through" },
+      `the join server's kubeletConfig sets what k8s-join does not take from a server, refused (nothing was written): ${problems.join('; ')}`,
+      {
+        hint: `k8s-join takes from the join server only ${SERVER_KUBELET_FIELDS.join(', ')}, with secure values; fix the join server, and set per-node kubelet flags in ${NODE_PATHS.kubeletExtraEnv} (KUBELET_EXTRA_ARGS)`,
+      },
     );
   }
 }

@@ -42,6 +42,12 @@ async function assertNothingWritten(root: string): Promise<void> {
   assert.deepEqual(await readdir(root), [], 'nothing written under the root');
 }
 
+/** The join server's rendered KubeletConfiguration (packages/server, renderKubeletConfiguration). */
+const SERVER_KUBELET_CONFIG = new URL(
+  '../../../../server/test/fixtures/kubelet-config.golden.yaml',
+  import.meta.url,
+);
+
 const cleanups: (() => Promise<void>)[] = [];
 after(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup();
@@ -128,6 +134,64 @@ describe('k8s-join join trusts the pin, not the bundle', () => {
       assert.equal((run.error as { code?: string }).code, 'INVALID_BUNDLE');
       assert.match(messageOf(run.error), pattern);
       await assertNothingWritten(run.root);
+    }
+  });
+
+  it('takes only the kubeletConfig fields the join server renders; any other is refused by name', async () => {
+    const base = (goodBundle(ca) as { kubeletConfig: Record<string, unknown> }).kubeletConfig;
+    const cases: [Record<string, unknown>, RegExp][] = [
+      [
+        { featureGates: { AllAlpha: true } },
+        /kubeletConfig\.featureGates \(\{"AllAlpha":true\}\) is not a field/,
+      ],
+      [{ allowedUnsafeSysctls: ['kernel.*'] }, /kubeletConfig\.allowedUnsafeSysctls .*is not a field/],
+      [{ staticPodPath: '/tmp/pods' }, /kubeletConfig\.staticPodPath \("\/tmp\/pods"\) is not a field/],
+      [{ tlsCipherSuites: ['TLS_RSA_WITH_RC4_128_SHA'] }, /kubeletConfig\.tlsCipherSuites .*is not a field/],
+      // Even a strengthening: the server has no business with the kubelet's TLS or ports.
+      [{ tlsMinVersion: 'VersionTLS13' }, /kubeletConfig\.tlsMinVersion/],
+      [{ readOnlyPort: 0 }, /kubeletConfig\.readOnlyPort/],
+      [{ protectKernelDefaults: false }, /kubeletConfig\.protectKernelDefaults \(false\) is not a field/],
+      [{ enableDebuggingHandlers: true }, /kubeletConfig\.enableDebuggingHandlers/],
+      [
+        { authentication: { x509: { clientCAFile: '/etc/ssl/certs/ca-certificates.crt' } } },
+        /kubeletConfig\.authentication\.x509\.clientCAFile is "\/etc\/ssl\/certs\/ca-certificates\.crt": must be "\/etc\/kubernetes\/pki\/ca\.crt"/,
+      ],
+      [
+        { authentication: { webhook: { enabled: true, cacheTTL: '24h' } } },
+        /kubeletConfig\.authentication\.webhook\.cacheTTL is "24h": must be at most 2m/,
+      ],
+      [
+        { authorization: { mode: 'Webhook', webhook: { cacheAuthorizedTTL: '1h' } } },
+        /kubeletConfig\.authorization\.webhook\.cacheAuthorizedTTL is "1h": must be at most 5m/,
+      ],
+      [
+        { authentication: { anonymous: { enabled: false, extra: 1 } } },
+        /anonymous\.extra \(1\) is not a field/,
+      ],
+      [{ authorization: 'Webhook' }, /kubeletConfig\.authorization is "Webhook": must be an object/],
+      [{ rotateCertificates: false }, /kubeletConfig\.rotateCertificates is false: must be true/],
+    ];
+    for (const [weakening, pattern] of cases) {
+      const run = await joinWith(ca, goodBundle(ca, { kubeletConfig: { ...base, ...weakening } }));
+      assert.equal(run.code, 1, messageOf(run.error));
+      assert.equal((run.error as { code?: string }).code, 'INVALID_BUNDLE');
+      assert.match(messageOf(run.error), pattern);
+      assert.match(messageOf(run.error), /takes from the join server only authentication, authorization,/);
+      await assertNothingWritten(run.root);
+    }
+  });
+
+  it('joins with everything the join server renders, serverTLSBootstrap either way', async () => {
+    // The join server's own rendering, reviewed as its golden file: what the agent must take.
+    const rendered = parseYaml(await readFile(SERVER_KUBELET_CONFIG, 'utf8')) as Record<string, unknown>;
+    for (const serverTLSBootstrap of [false, true]) {
+      const kubeletConfig = { ...rendered, serverTLSBootstrap };
+      const run = await joinWith(ca, goodBundle(ca, { kubeletConfig }));
+      assert.equal(run.code, 0, messageOf(run.error));
+      const written = parseYaml(await readFile(join(run.root, 'var/lib/kubelet/config.yaml'), 'utf8')) as {
+        serverTLSBootstrap: boolean;
+      };
+      assert.equal(written.serverTLSBootstrap, serverTLSBootstrap);
     }
   });
 

@@ -15,6 +15,7 @@ function resourcesFor(spec: ControlPlaneSpec): (readonly [string, string])[] {
     ['', 'services'],
     ['apps', 'deployments'],
     ['apps', 'statefulsets'],
+    ['networking.k8s.io', 'networkpolicies'],
     ...(spec.expose === 'ingress' ? [['networking.k8s.io', 'ingresses'] as const] : []),
   ];
 }

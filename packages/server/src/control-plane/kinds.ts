@@ -10,16 +10,19 @@ export const KINDS = {
   deployment: { apiVersion: 'apps/v1', kind: 'Deployment' },
   statefulSet: { apiVersion: 'apps/v1', kind: 'StatefulSet' },
   ingress: { apiVersion: 'networking.k8s.io/v1', kind: 'Ingress' },
+  networkPolicy: { apiVersion: 'networking.k8s.io/v1', kind: 'NetworkPolicy' },
 } as const satisfies Record<string, ObjectKind>;
 
 /**
  * Every kind `create` makes in the infra namespace (and the PVCs its StatefulSet makes), in the
- * order delete removes them: what serves traffic first, the data last.
+ * order delete removes them: what serves traffic first (the NetworkPolicies after the workloads
+ * whose pods they guard), the data last.
  */
 export const CONTROL_PLANE_KINDS: readonly ObjectKind[] = [
   KINDS.ingress,
   KINDS.deployment,
   KINDS.statefulSet,
+  KINDS.networkPolicy,
   KINDS.service,
   KINDS.configMap,
   KINDS.secret,

@@ -12,6 +12,7 @@ import {
   type HostPort,
   parseFlags,
   invalidArgument,
+  validateApiEndpoint,
 } from '@k8s-on-k8s/shared';
 import type { RateLimit } from './rate-limiter.js';
 
@@ -64,7 +65,9 @@ Flags:
   --listen ADDR:PORT          address to serve on (default 0.0.0.0:8443)
   --public-url URL            how agents reach this server, printed in join commands
                               (default https://<listen address or host name>:<port>)
-  --api-endpoint URL          the API address in bundles (default ${DEFAULT_API_ENDPOINT})
+  --api-endpoint URL          https://IP[:PORT] workers reach the API at, put into bundles (default
+                              ${DEFAULT_API_ENDPOINT}): the hosted apiserver's --advertise-address
+                              and --secure-port, where the in-cluster kubernetes Service leads
   --upstream HOST:PORT        where the worker's forwarder relays the API address; repeatable
                               (default: the kubeconfig's server)
   --cluster-dns IP            cluster DNS service IP (default 10.3.0.10)
@@ -165,18 +168,9 @@ export async function parseJoinServerFlags(
   // The presented chain must include the CA: the agent takes it from there to check its pin.
   const certChainPem = certPem.includes(ca) ? certPem : `${certPem.trimEnd()}\n${ca}\n`;
 
-  const apiEndpoint = values['api-endpoint'] ?? DEFAULT_API_ENDPOINT;
-  let endpointUrl: URL | undefined;
-  try {
-    endpointUrl = new URL(apiEndpoint);
-  } catch {
-    endpointUrl = undefined;
-  }
-  if (endpointUrl?.protocol !== 'https:') {
-    throw invalidArgument(
-      `Expected --api-endpoint to be an https:// URL, got ${JSON.stringify(apiEndpoint)}`,
-    );
-  }
+  // The agent refuses a bundle whose endpoint is anything else, so a server started with one
+  // would fail every join.
+  const apiEndpoint = validateApiEndpoint(values['api-endpoint'] ?? DEFAULT_API_ENDPOINT, '--api-endpoint');
   const publicUrl = values['public-url'];
   if (publicUrl !== undefined && !/^https:\/\/[^/\s]+\/?$/.test(publicUrl)) {
     throw invalidArgument(

@@ -20,6 +20,13 @@ import { RateLimitError } from './rate-limiter.js';
 /** Request bodies larger than this are refused with 413: a JoinRequest is a few hundred bytes. */
 export const MAX_BODY_BYTES = 4096;
 
+/**
+ * The Retry-After of every 503 (the store or the hosted apiserver failing, or not ready): the
+ * agent's --retry waits exactly this long instead of its own backoff, and clients without one
+ * learn that trying again is the remedy (RFC 9110 §15.6.4).
+ */
+export const UNAVAILABLE_RETRY_AFTER_SECONDS = 5;
+
 export function clientIp(req: Request): string {
   return req.socket.remoteAddress ?? 'unknown';
 }
@@ -82,6 +89,7 @@ export function errorHandler(logger: Logger) {
       return;
     }
     if (err instanceof RateLimitError) res.setHeader('Retry-After', String(err.retryAfterSeconds));
+    if (status === 503) res.setHeader('Retry-After', String(UNAVAILABLE_RETRY_AFTER_SECONDS));
     res.status(status).json(errorBody(status >= 500 ? publicServerError(err) : err));
   };
 }

@@ -4,6 +4,7 @@ import {
   ApiException,
   KubernetesObjectApi,
   PatchStrategy,
+  loadYaml,
   type KubeConfig,
   type KubernetesObject,
 } from '@kubernetes/client-node';
@@ -30,7 +31,7 @@ export async function applyObjects(
   for (const object of objects) {
     try {
       const stored = await client.patch(
-        object,
+        toClientModel(object),
         undefined,
         undefined,
         FIELD_MANAGER,
@@ -44,6 +45,17 @@ export async function applyObjects(
     }
   }
   return applied;
+}
+
+/**
+ * The renderers write objects in the API's JSON form (what `kubectl apply -f` reads and the golden
+ * files show). client-node serializes from its own models, which name a few fields differently
+ * (a NetworkPolicy rule's `from` is `_from`) and leave out any name they do not know: a rendered
+ * `from` would be dropped and the rule would admit everyone. Its deserializer turns the JSON form
+ * into the model (loadYaml reads JSON too), which the serializer writes back as the same JSON.
+ */
+function toClientModel(object: KubernetesObject): KubernetesObject {
+  return loadYaml<KubernetesObject>(JSON.stringify(object));
 }
 
 /** One kind a control plane is made of, for listing and deleting by label. */

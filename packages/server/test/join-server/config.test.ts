@@ -5,8 +5,10 @@ import {
   caCertHash,
   createCertificateAuthority,
   issueCertificate,
+  parseJoinBundle,
   type CertifiedKeyPair,
 } from '@k8s-on-k8s/shared';
+import { renderJoinBundle } from '../../src/join-server/bundle.js';
 import {
   parseJoinServerFlags,
   parseTokenStoreSpec,
@@ -112,10 +114,71 @@ describe('k8s-join-server flags', () => {
       [...BASE, '--cluster-dns', 'dns.local'],
       /--cluster-dns to be an IP address, got "dns.local"/,
     );
-    await rejects([...BASE, '--api-endpoint', 'http://10.0.0.1'], /--api-endpoint to be an https:\/\/ URL/);
+    await rejects(
+      [...BASE, '--api-endpoint', 'https://api.example.com'],
+      /--api-endpoint to be https:\/\/IP\[:PORT\] .*, got "https:\/\/api.example.com"/,
+    );
     await rejects([...BASE, '--upstream', 'nohost'], /--upstream to be HOST:PORT/);
     await rejects([...BASE, '--rate-limit-per-ip', 'lots'], /--rate-limit-per-ip.*"lots"/);
     await rejects([...BASE, '--frobnicate'], /frobnicate/);
+  });
+
+  it('takes an --api-endpoint exactly when an agent would take it in a bundle', async () => {
+    const inBundle = (endpoint: string): boolean => {
+      const bundle = renderJoinBundle({
+        cluster: {
+          apiEndpoint: endpoint,
+          upstreams: ['api.example.com:6443'],
+          clusterDns: '10.3.0.10',
+          clusterDomain: 'cluster.local',
+          kubernetesVersion: 'v1.37.2',
+        },
+        caPem: ca.certPem,
+        nodeName: 'worker-1',
+        bootstrapToken: 'abcdef.0123456789abcdef',
+        bootstrapTokenExpiresAt: new Date('2030-01-01T00:15:00Z'),
+        serverTime: new Date('2030-01-01T00:00:00Z'),
+      });
+      try {
+        parseJoinBundle(bundle);
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    const byServer = async (endpoint: string): Promise<boolean> =>
+      parseJoinServerFlags([...BASE, '--api-endpoint', endpoint], read).then(
+        () => true,
+        () => false,
+      );
+    const accepted: string[] = [];
+    for (const endpoint of [
+      'https://10.199.199.199:443',
+      'https://10.199.199.199',
+      'https://10.199.199.199:6443/',
+      'https://[fd00::1]:443',
+      'https://api.example.com:443',
+      'https://api.example.com',
+      'https://localhost:6443',
+      'http://10.199.199.199:443',
+      'https://10.199.199.199:443/path',
+      'https://10.199.199.199:443?x',
+      'https://u@10.199.199.199:443',
+      'https://10.199.199.199:0',
+      'https://10.199.199.199:65536',
+      'https://10.0.0.1;touch:443',
+      'https://010.199.199.199',
+      ' https://10.199.199.199',
+    ]) {
+      assert.equal(await byServer(endpoint), inBundle(endpoint), endpoint);
+      if (inBundle(endpoint)) accepted.push(endpoint);
+    }
+    assert.deepEqual(accepted, [
+      'https://10.199.199.199:443',
+      'https://10.199.199.199',
+      'https://10.199.199.199:6443/',
+      'https://[fd00::1]:443',
+    ]);
   });
 
   it('parses store specs', () => {

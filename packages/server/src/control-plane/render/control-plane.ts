@@ -10,6 +10,7 @@ import { renderApiserver } from './apiserver.js';
 import { renderControllerManager } from './controller-manager.js';
 import { renderEtcd } from './etcd.js';
 import { renderJoinServer } from './join-server.js';
+import { renderNetworkPolicies } from './network-policies.js';
 import { addChecksum } from './pod-kit.js';
 import { renderScheduler } from './scheduler.js';
 import {
@@ -51,6 +52,8 @@ export function renderControlPlane(spec: ControlPlaneSpec, pki: ControlPlanePki)
     renderSpecConfigMap(spec),
     ...secrets,
     ...renderControlPlaneServices(spec),
+    // Before the pods, so none of them starts open.
+    ...renderNetworkPolicies(spec),
     ...workloads,
     ...(spec.expose === 'ingress' ? [renderIngress(spec)] : []),
   ];

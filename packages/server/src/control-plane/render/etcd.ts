@@ -30,6 +30,11 @@ export function renderEtcd(spec: ControlPlaneSpec): V1StatefulSet {
     `--initial-cluster=${name}-0=${peer}`,
     '--initial-cluster-state=new',
     `--initial-cluster-token=${spec.namespace}-${spec.name}`,
+    // Plain HTTP (/health, /livez, /readyz, /metrics; nothing that reads or writes keys), because the
+    // kubelet's httpGet probes present no client certificate and --client-cert-auth would refuse
+    // them on the client port. It has to be on the pod's address, not 127.0.0.1: etcd is not on the
+    // host network and the probes dial the pod IP. No Service carries this port, and the etcd
+    // NetworkPolicy admits no pod to it (network-policies.ts), so only the node's probes reach it.
     `--listen-metrics-urls=http://0.0.0.0:${PORTS.etcdMetrics}`,
     `--cert-file=${dir}/server.crt`,
     `--key-file=${dir}/server.key`,

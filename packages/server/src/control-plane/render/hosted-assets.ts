@@ -4,6 +4,7 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import { stringify as stringifyYaml } from 'yaml';
 import type { ControlPlaneSpec } from '../spec.js';
 import { renderJoinServerRbac } from './join-server-rbac.js';
+import { advertisedApiEndpoint } from './pod-kit.js';
 import { controlPlaneLabels } from '../names.js';
 import { BOOTSTRAPPERS_GROUP } from '../../contract.js';
 
@@ -97,7 +98,7 @@ function renderKubeProxy(spec: ControlPlaneSpec, labels: Record<string, string>)
     clusters: [
       {
         name: 'default',
-        cluster: { server: `https://${spec.vip}:443`, 'certificate-authority': `${SA_DIR}/ca.crt` },
+        cluster: { server: advertisedApiEndpoint(spec), 'certificate-authority': `${SA_DIR}/ca.crt` },
       },
     ],
     users: [{ name: 'kube-proxy', user: { tokenFile: `${SA_DIR}/token` } }],

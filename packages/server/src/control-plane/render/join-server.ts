@@ -1,12 +1,19 @@
 // k8s-join-server: the Deployment next to each control plane that exchanges join tokens for bundles.
 import type { V1Deployment } from '@kubernetes/client-node';
-import { apiEndpointFor } from '@k8s-on-k8s/shared';
 import { publicApiPort, publicJoinUrl, type ControlPlaneSpec } from '../spec.js';
 import { pkiSecretName } from '../pki.js';
 import { SERVER_VERSION } from '../../version.js';
 import { componentName } from '../names.js';
 
-import { COMPONENT_RESOURCES, PORTS, container, deployment, podTemplate, secretVolume } from './pod-kit.js';
+import {
+  COMPONENT_RESOURCES,
+  PORTS,
+  advertisedApiEndpoint,
+  container,
+  deployment,
+  podTemplate,
+  secretVolume,
+} from './pod-kit.js';
 
 /** The join server image unless the spec names another; `npm run build:images` builds it at this version. */
 export const JOIN_SERVER_IMAGE = `ghcr.io/k8s-on-k8s/k8s-join-server:v${SERVER_VERSION}`;
@@ -18,7 +25,7 @@ export function renderJoinServer(spec: ControlPlaneSpec): V1Deployment {
     `--ca-cert=${dir}/pki/ca.crt`,
     `--kubeconfig=${dir}/kubeconfig/kubeconfig`,
     '--store=kubernetes',
-    `--api-endpoint=${apiEndpointFor(spec.vip)}`,
+    `--api-endpoint=${advertisedApiEndpoint(spec)}`,
     `--upstream=${spec.host}:${publicApiPort(spec)}`,
     `--cluster-dns=${spec.clusterDnsIp}`,
     `--cluster-domain=${spec.clusterDomain}`,

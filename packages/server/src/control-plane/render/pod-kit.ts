@@ -9,6 +9,7 @@ import type {
   V1ResourceRequirements,
   V1Volume,
 } from '@kubernetes/client-node';
+import { formatHostPort } from '@k8s-on-k8s/shared';
 import { type ControlPlaneSpec } from '../spec.js';
 import { pkiSecretName, type PkiName } from '../pki.js';
 import { CONTROL_PLANE_LABEL, COMPONENT_LABEL, CHECKSUM_ANNOTATION } from '../../contract.js';
@@ -22,6 +23,15 @@ export const PORTS = {
   apiserver: 443,
   joinServer: 8443,
 };
+/**
+ * Where workers and their pods reach the hosted API: the VIP on the apiserver's port. The apiserver
+ * advertises exactly that (--advertise-address, --secure-port), so the hosted `kubernetes` Service
+ * leads there; the join server's --api-endpoint (where each worker's forwarder listens) and
+ * kube-proxy's kubeconfig must name the same address, or in-cluster clients reach nothing.
+ */
+export function advertisedApiEndpoint(spec: Pick<ControlPlaneSpec, 'vip'>): string {
+  return `https://${formatHostPort({ host: spec.vip, port: PORTS.apiserver })}`;
+}
 /**
  * Sized from what the pods' memory cgroups used on the real-pods flow (an idle control plane, and
  * its peak while twenty workers joined at once on a saturated 2-core node): apiserver 185–201 MiB

@@ -4,7 +4,7 @@ import { describeError } from '@k8s-on-k8s/shared';
 import type { KubernetesApi } from '../../kube/api.js';
 import type { JoinServerMetrics } from '../metrics.js';
 import type { JoinTokenStore } from '../token-store/store.js';
-import { route } from '../http-edge.js';
+import { UNAVAILABLE_RETRY_AFTER_SECONDS, route } from '../http-edge.js';
 
 const READY_TIMEOUT_MS = 3000;
 
@@ -33,6 +33,7 @@ export function mountHealthRoutes(router: Router, deps: HealthDeps): void {
         deps.logger.warn({ problems: problems.map((p) => `${p.what}: ${p.detail}`) }, 'not ready');
         res
           .status(503)
+          .set('Retry-After', String(UNAVAILABLE_RETRY_AFTER_SECONDS))
           .type('text/plain')
           .send(`not ready: ${problems.map((p) => p.what).join(', ')} (details in the join server's log)\n`);
         return;
