@@ -108,7 +108,7 @@ describe('k8s-on-k8s create/delete against a real infra apiserver', () => {
     assert.equal(await runCreate(['dev', ...flags], deps), 0, deps.out.join('\n'));
     assert.match(deps.out[0] ?? '', /CHECK: access to namespace team-a confirmed/);
     assert.match(deps.err.join('\n'), /WARNING: API host api\.dev\.example does not resolve/);
-    assert.ok(deps.out.some((l) => /^PKI: generated 15 of 15/.test(l)));
+    assert.ok(deps.out.some((l) => /^PKI: generated 16 of 16/.test(l)));
     const objects = await snapshot(infra.kubeConfig(), `${CONTROL_PLANE_LABEL}=dev`);
     assert.equal(objects.length, deps.out.filter((l) => l.startsWith('applied ')).length);
     for (const expected of [
@@ -209,7 +209,7 @@ describe('k8s-on-k8s create/delete against a real infra apiserver', () => {
       0,
     );
     const left = await snapshot(infra.kubeConfig(), `${CONTROL_PLANE_LABEL}=dev`);
-    assert.equal(left.length, 15);
+    assert.equal(left.length, 16);
     assert.ok(left.every((o) => o.startsWith('Secret/')));
     const again = captureDeps(dir);
     assert.equal(await runCreate(['dev', ...flags], again), 0);

@@ -55,7 +55,7 @@ describe('ensureControlPlane against a real infra apiserver', () => {
     );
     assert.equal(ensured.ready, false);
     assert.equal(ensured.hostedAssets, undefined);
-    assert.equal(ensured.generatedPki.length, 15);
+    assert.equal(ensured.generatedPki.length, 16);
     const { api, join } = ensured.spec.nodePorts;
     assert.ok(api !== undefined && api >= 30000 && api <= 32767, `api NodePort ${String(api)}`);
     assert.ok(join !== undefined && join >= 30000 && join <= 32767 && join !== api);
