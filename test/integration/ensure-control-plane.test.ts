@@ -62,7 +62,7 @@ describe('ensureControlPlane against a real infra apiserver', () => {
     assert.equal(ensured.apiUrl, `https://api.core.example:${api}`);
     assert.equal(parseKubeconfig(ensured.adminKubeconfig).clusters[0]?.cluster.server, ensured.apiUrl);
 
-    assert.deepEqual(events[0], { type: 'PkiCompleted', generated: ensured.generatedPki, total: 15 });
+    assert.deepEqual(events[0], { type: 'PkiCompleted', generated: ensured.generatedPki, total: 16 });
     assert.deepEqual(events[1], { type: 'NodePortsAllocated', api, join });
     const applied = events.filter((e) => e.type === 'Applied');
     assert.equal(applied.length, ensured.appliedObjects);
