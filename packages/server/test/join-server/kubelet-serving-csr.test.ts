@@ -1,10 +1,6 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
+import { opensslCsr } from './openssl-csr.js';
 import type { CertificateSigningRequest, NodeObject } from '../../src/kube/api.js';
 import {
   KUBELET_SERVING_SIGNER,
@@ -16,19 +12,9 @@ import { readRequestedSubject, requestedSubjectAltNames } from '../../src/join-s
 // Serving CSRs made by a real openssl as the kubelet makes them (a P-256 key, O and CN, a
 // subjectAltName of its Node's names), reviewed by the approver's pure core.
 
-const dir = mkdtempSync(join(tmpdir(), 'kubelet-serving-csr-'));
-after(() => {
-  rmSync(dir, { recursive: true, force: true });
-});
-
-function opensslCsr(subject: string, altNames?: string): string {
-  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-  const keyPath = join(dir, 'key.pem');
-  writeFileSync(keyPath, privateKey.export({ type: 'pkcs8', format: 'pem' }));
-  const extension = altNames === undefined ? [] : ['-addext', `subjectAltName=${altNames}`];
-  return execFileSync('openssl', ['req', '-new', '-key', keyPath, '-subj', subject, ...extension], {
-    encoding: 'utf8',
-  });
+/** A serving CSR with the subjectAltName `altNames` (e.g. DNS:a,IP:198.18.0.1), or none. */
+function servingCsr(subject: string, altNames?: string): string {
+  return opensslCsr(subject, altNames === undefined ? [] : ['-addext', `subjectAltName=${altNames}`]);
 }
 
 function csr(
@@ -64,7 +50,7 @@ const own = '/O=system:nodes/CN=system:node:worker-a';
 describe('requestedSubjectAltNames', () => {
   it('reads DNS names, IPv4 and IPv6 addresses (RFC 5952 text), e-mail and URI names', () => {
     const subject = readRequestedSubject(
-      opensslCsr(
+      servingCsr(
         own,
         'DNS:worker-a,IP:198.18.1.2,IP:fd00:0:0:0:0:0:1:2,IP:2001:db8:0:0:1:0:0:1,email:a@b.c,URI:spiffe://x',
       ),
@@ -79,7 +65,7 @@ describe('requestedSubjectAltNames', () => {
   });
 
   it('is undefined for a request without the extension', () => {
-    assert.equal(requestedSubjectAltNames(readRequestedSubject(opensslCsr(own))), undefined);
+    assert.equal(requestedSubjectAltNames(readRequestedSubject(servingCsr(own))), undefined);
   });
 });
 
@@ -93,7 +79,7 @@ describe('reviewKubeletServingCsr', () => {
     );
 
   it("approves the Node's own hostname and addresses, with the kubelet's usages (RSA's too)", () => {
-    const pem = opensslCsr(own, 'DNS:worker-a,IP:198.18.1.2,IP:fd00::1:2');
+    const pem = servingCsr(own, 'DNS:worker-a,IP:198.18.1.2,IP:fd00::1:2');
     assert.equal(review(pem).action, 'approve');
     assert.equal(
       review(pem, { usages: ['key encipherment', 'digital signature', 'server auth'] }).action,
@@ -110,54 +96,54 @@ describe('reviewKubeletServingCsr', () => {
   const denials: [string, () => ReturnType<typeof review>, string, RegExp][] = [
     [
       'an unregistered node',
-      () => reviewKubeletServingCsr(csr(opensslCsr(own, 'IP:198.18.1.2')), 'worker-a', undefined, []),
+      () => reviewKubeletServingCsr(csr(servingCsr(own, 'IP:198.18.1.2')), 'worker-a', undefined, []),
       'K8sOnK8sNoSuchNode',
       /not a registered Node/,
     ],
     [
       'another CN',
-      () => review(opensslCsr('/O=system:nodes/CN=system:node:worker-b', 'IP:198.18.1.2')),
+      () => review(servingCsr('/O=system:nodes/CN=system:node:worker-b', 'IP:198.18.1.2')),
       'K8sOnK8sWrongNodeName',
       /CN=system:node:worker-a/,
     ],
     [
       'a second organization',
-      () => review(opensslCsr(`/O=system:nodes/O=system:masters/CN=system:node:worker-a`, 'IP:198.18.1.2')),
+      () => review(servingCsr(`/O=system:nodes/O=system:masters/CN=system:node:worker-a`, 'IP:198.18.1.2')),
       'K8sOnK8sUnexpectedFields',
       /exactly O=system:nodes/,
     ],
     [
       'client auth',
       () =>
-        review(opensslCsr(own, 'IP:198.18.1.2'), {
+        review(servingCsr(own, 'IP:198.18.1.2'), {
           usages: ['digital signature', 'server auth', 'client auth'],
         }),
       'K8sOnK8sWrongUsages',
       /not client auth, digital signature, server auth/,
     ],
-    ['no names', () => review(opensslCsr(own)), 'K8sOnK8sNoNames', /at least one/],
+    ['no names', () => review(servingCsr(own)), 'K8sOnK8sNoNames', /at least one/],
     [
       'a URI name',
-      () => review(opensslCsr(own, 'IP:198.18.1.2,URI:https://k8s-join-server')),
+      () => review(servingCsr(own, 'IP:198.18.1.2,URI:https://k8s-join-server')),
       'K8sOnK8sUnexpectedNames',
       /only DNS names and IP addresses/,
     ],
     [
       'an address the Node does not report',
-      () => review(opensslCsr(own, 'IP:198.18.1.2,IP:10.0.0.1')),
+      () => review(servingCsr(own, 'IP:198.18.1.2,IP:10.0.0.1')),
       'K8sOnK8sNamesNotOfNode',
       /asks for 10\.0\.0\.1, which/,
     ],
     [
       'a DNS name the Node does not report',
-      () => review(opensslCsr(own, 'DNS:kubernetes.default.svc')),
+      () => review(servingCsr(own, 'DNS:kubernetes.default.svc')),
       'K8sOnK8sNamesNotOfNode',
       /kubernetes\.default\.svc/,
     ],
     [
       "another Node's address, also reported by this one",
       () =>
-        review(opensslCsr(own, 'IP:198.18.1.3'), {}, [
+        review(servingCsr(own, 'IP:198.18.1.3'), {}, [
           node('worker-a', [['InternalIP', '198.18.1.3']]),
           workerB,
         ]),
@@ -175,14 +161,10 @@ describe('reviewKubeletServingCsr', () => {
   }
 
   it('denies an extension other than subjectAltName', () => {
-    const pem = execFileSync(
-      'sh',
-      [
-        '-c',
-        `openssl req -new -key ${join(dir, 'key.pem')} -subj '${own}' -addext subjectAltName=IP:198.18.1.2 -addext basicConstraints=CA:TRUE`,
-      ],
-      { encoding: 'utf8' },
-    );
+    const pem = opensslCsr(own, [
+      ...['-addext', 'subjectAltName=IP:198.18.1.2'],
+      ...['-addext', 'basicConstraints=CA:TRUE'],
+    ]);
     const result = review(pem);
     assert.ok(result.action === 'deny');
     assert.equal(result.reason, 'K8sOnK8sUnexpectedFields');

@@ -1,10 +1,6 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { generateKeyPairSync } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { after, describe, it } from 'node:test';
+import { describe, it } from 'node:test';
+import { opensslCsr } from './openssl-csr.js';
 import { BOOTSTRAPPERS_GROUP } from '../../src/contract.js';
 import type { CertificateSigningRequest } from '../../src/kube/api.js';
 import {
@@ -23,20 +19,6 @@ import {
 
 // CSRs made by a real openssl (as the kubelet's Go code makes them: a P-256 key, O and CN, no
 // extensions), reviewed by the approver's pure core.
-
-const dir = mkdtempSync(join(tmpdir(), 'node-client-csr-'));
-after(() => {
-  rmSync(dir, { recursive: true, force: true });
-});
-
-function opensslCsr(subject: string, extraArgs: readonly string[] = []): string {
-  const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'prime256v1' });
-  const keyPath = join(dir, 'key.pem');
-  writeFileSync(keyPath, privateKey.export({ type: 'pkcs8', format: 'pem' }));
-  return execFileSync('openssl', ['req', '-new', '-key', keyPath, '-subj', subject, ...extraArgs], {
-    encoding: 'utf8',
-  });
-}
 
 function csr(
   pem: string,
