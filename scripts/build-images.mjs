@@ -2,11 +2,12 @@
 // Builds, without a container daemon, every image the renderers name, at exactly the names and tags
 // they render: the join server (k8s-join-server as one executable, scripts/lib/build-sea.mjs), the
 // control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler), kube-proxy, CoreDNS
-// and flannel with its CNI plugin, each a small description of its root below; and the probe the
-// end-to-end tests run in pods (test/images/probe), which no renderer names. The binaries come
-// from their Go modules (scripts/kube-build.sh, scripts/addon-build.sh, run here when one is
-// missing); the C programs and libraries some images need (iptables, conntrack, cp) from the files
-// of their Debian packages. scripts/lib/oci-archive.mjs packs each reproducibly into
+// and flannel with its CNI plugin, each a small description of its root below; konnectivity's
+// proxy-server and proxy-agent, which no renderer names yet; and the images the end-to-end tests run
+// in pods: the probe (test/images/probe) and a busybox shell. The binaries come from their Go
+// modules (scripts/kube-build.sh, scripts/addon-build.sh, run here when one is missing); the C
+// programs and libraries some images need (iptables, conntrack, cp, busybox) from the files of
+// their Debian packages. scripts/lib/oci-archive.mjs packs each reproducibly into
 // dist/images/<name>-<tag>.oci.tar, cached in .cache/images. Prints one line per image. Needs root
 // (umoci records file owners as they are on disk, setcap) and Debian's umoci.
 import { execFileSync } from 'node:child_process';
@@ -38,6 +39,7 @@ const { DEFAULT_KUBERNETES_VERSION } = await import(
   join(top, 'packages', 'shared', 'dist', 'src', 'index.js')
 );
 const { PROBE_IMAGE } = await import(join(top, 'test', 'dist', 'harness', 'image', 'probe-image.js'));
+const { SHELL_IMAGE } = await import(join(top, 'test', 'dist', 'harness', 'image', 'shell-image.js'));
 const { license } = JSON.parse(readFileSync(join(top, 'package.json'), 'utf8'));
 const PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
 // The component images' contents come from their Go modules, not from this repository's commits:
@@ -53,6 +55,7 @@ function requiredVersion(dir, module) {
     throw new Error(`build:images: test/images/${dir}/go.mod does not require ${module}`);
   return version;
 }
+const konnectivityVersion = () => requiredVersion('konnectivity', 'sigs.k8s.io/apiserver-network-proxy');
 /** The probe's version: test/images/probe/main.go's `const version`, which its binary is built at. */
 function probeVersion() {
   const main = readFileSync(join(top, 'test', 'images', 'probe', 'main.go'), 'utf8');
@@ -61,6 +64,8 @@ function probeVersion() {
   return version;
 }
 const addonBin = (name, version) => join(top, '.cache', 'addons', `${name}-${version}`);
+/** `registry/path/name:tag` → `registry/path/name`, the key of IMAGES. */
+const repositoryOf = (image) => image.slice(0, image.lastIndexOf(':'));
 
 /** The labels every image carries; `version` is what it was built from. */
 const labelsOf = ({ title, description, version, source, licenses = 'Apache-2.0' }) => ({
@@ -236,7 +241,34 @@ const IMAGES = {
       createdBy: `github.com/containernetworking/plugins/plugins/meta/flannel@${version} (scripts/addon-build.sh) on coreutils`,
     };
   },
-  [PROBE_IMAGE.slice(0, PROBE_IMAGE.lastIndexOf(':'))]: ({ tag }) => {
+  ...Object.fromEntries(
+    Object.entries(server.KONNECTIVITY_IMAGES).map(([role, image]) => [
+      repositoryOf(image),
+      ({ tag, user }) => {
+        const name = `proxy-${role}`;
+        const version = konnectivityVersion();
+        if (version !== tag)
+          throw new Error(`build:images: test/images/konnectivity builds ${version}, not ${tag}`);
+        return {
+          // As upstream's Dockerfile lays it out: the binary at / on distroless/static:nonroot, whose
+          // CA certificates it keeps.
+          root: staticImage(addonBin(name, version), name).caCertificates(),
+          config: { user: user ?? `${NONROOT}:${NONROOT}`, entrypoint: `/${name}`, workingdir: '/' },
+          labels: labelsOf({
+            title: name,
+            description:
+              role === 'server'
+                ? "konnectivity's proxy-server: takes kube-apiserver's connections to the cluster through the agents' tunnels"
+                : "konnectivity's proxy-agent: dials out to proxy-server and opens the connections it is asked for",
+            version,
+            source: 'https://github.com/kubernetes-sigs/apiserver-network-proxy',
+          }),
+          createdBy: `sigs.k8s.io/apiserver-network-proxy/cmd/${role}@${version} (scripts/addon-build.sh)`,
+        };
+      },
+    ]),
+  ),
+  [repositoryOf(PROBE_IMAGE)]: ({ tag }) => {
     const version = probeVersion();
     if (version !== tag) throw new Error(`build:images: test/images/probe is ${version}, not ${tag}`);
     return {
@@ -251,6 +283,29 @@ const IMAGES = {
         licenses: license,
       }),
       createdBy: `test/images/probe ${version} (scripts/addon-build.sh)`,
+    };
+  },
+  // Its tag is this repository's: what it holds is Debian's busybox-static, whose version the labels carry.
+  [repositoryOf(SHELL_IMAGE)]: () => {
+    const root = new ImageRoot().users().packageFiles('busybox-static', (path) => path === '/bin/busybox');
+    // Every applet this busybox lists, as a symlink in /bin, which is on the image's PATH.
+    for (const applet of run('/bin/busybox', ['--list']).split('\n')) {
+      if (applet !== '' && applet !== 'busybox') root.symlink(`bin/${applet}`, 'busybox');
+    }
+    const version = root.packages.get('busybox-static');
+    return {
+      root,
+      // A Cmd, not an Entrypoint: a pod's args alone (`kubectl run … -- sh -c …`) replace it.
+      config: { user: `${NONROOT}:${NONROOT}`, cmd: ['/bin/sleep', 'infinity'], env: PATH, workingdir: '/' },
+      labels: labelsOf({
+        title: 'shell',
+        description:
+          "The end-to-end tests' shell: busybox's sh, tar (kubectl cp) and the rest, asleep for kubectl exec",
+        version,
+        source: 'https://sources.debian.org/src/busybox/',
+        licenses: 'GPL-2.0-only',
+      }),
+      createdBy: `busybox-static ${version} (Debian)`,
     };
   },
 };
@@ -326,14 +381,20 @@ ensureBinaries('addon-build.sh', [
     'flannel-cni-plugin',
     requiredVersion('flannel-cni-plugin', 'github.com/containernetworking/plugins'),
   ),
+  addonBin('proxy-server', konnectivityVersion()),
+  addonBin('proxy-agent', konnectivityVersion()),
   addonBin('probe', probeVersion()),
 ]);
 
-// The probe is a test image: no renderer names it, so it is added here, running as its image's user.
-const images = new Map([...(await renderedImages()), [PROBE_IMAGE, undefined]]);
+// Konnectivity's images until a renderer names them, and the test images, which none ever will, are
+// added here, each running as its image's user.
+const images = await renderedImages();
+for (const image of [...Object.values(server.KONNECTIVITY_IMAGES), PROBE_IMAGE, SHELL_IMAGE]) {
+  if (!images.has(image)) images.set(image, undefined);
+}
 let total = 0;
 for (const [image, user] of images) {
-  const describe = IMAGES[image.slice(0, image.lastIndexOf(':'))];
+  const describe = IMAGES[repositoryOf(image)];
   if (describe === undefined)
     throw new Error(`build:images: the renderers name ${image}, which nothing here builds`);
   const { epoch = componentEpoch, ...description } = await describe({

@@ -12,11 +12,12 @@
 #   umoci            packs the images (npm run build:images) without a container daemon
 #   skopeo           reads those images back in their tests, a reader independent of the writer
 #   iptables, conntrack  their files go into the kube-proxy and flannel images
+#   busybox-static   its static busybox is the test shell image (sh, tar for kubectl exec and cp)
 #   libcap2-bin      setcap gives CoreDNS's binary cap_net_bind_service, as upstream's image does
 #   gcc, libc6-dev   flanneld's UDP backend is cgo on amd64 (scripts/addon-build.sh links it statically)
 set -euo pipefail
 packages=(openssl iproute2 socat systemd cloud-init debootstrap curl ca-certificates umoci skopeo
-  iptables conntrack libcap2-bin gcc libc6-dev)
+  iptables conntrack busybox-static libcap2-bin gcc libc6-dev)
 
 missing=()
 for pkg in "${packages[@]}"; do

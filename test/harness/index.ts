@@ -30,7 +30,8 @@ export {
 
 export { describePods, isPodReady } from './kube/pod-lines.js';
 
-// image/: the image archives build:images leaves in dist/images, unpacked for chroot, and the probe's name.
+// image/: the image archives build:images leaves in dist/images, unpacked for chroot, and the names
+// of the test images (the probe, the shell).
 export {
   CHROOT,
   chrootArgs,
@@ -41,6 +42,7 @@ export {
   type UnpackedImage,
 } from './image/image-archive.js';
 export { PROBE_IMAGE } from './image/probe-image.js';
+export { SHELL_IMAGE } from './image/shell-image.js';
 export { NODE_IMAGES_MOUNT, importImages, nodeImages } from './image/node-images.js';
 
 // net/: test network namespaces and the links between them and this machine.

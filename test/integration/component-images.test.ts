@@ -3,9 +3,11 @@
 // skopeo, unpacked, and each container's rendered command runs inside that root by chroot as the
 // rendered user (else the image's): long-running ones answer their version flag, init containers
 // run their rendered args against the directories their volumes mount, and kube-proxy and flanneld
-// find the iptables and conntrack they call. And the probe image the end-to-end tests run, which
-// no renderer names: its /probe runs in its root by chroot as its user, with what the kubelet
-// mounts (the pod's /etc/hosts, /dev/termination-log, the service account), against real servers.
+// find the iptables and conntrack they call. Konnectivity's images, until a renderer names them,
+// are checked the same way with their images' entrypoints and users. And the images the end-to-end
+// tests run, which no renderer names: the probe's /probe runs in its root by chroot as its user,
+// with what the kubelet mounts (the pod's /etc/hosts, /dev/termination-log, the service account),
+// against real servers; the shell's sh and tar run the commands kubectl exec and kubectl cp send.
 import assert from 'node:assert/strict';
 import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
@@ -20,6 +22,7 @@ import type { KubernetesObject, V1ConfigMap, V1Container, V1PodSpec } from '@kub
 import {
   buildControlPlaneSpec,
   completeControlPlanePki,
+  KONNECTIVITY_IMAGES,
   renderControlPlane,
   renderHostedAssets,
 } from '@k8s-on-k8s/server';
@@ -30,6 +33,7 @@ import {
   imageArchivePath,
   PROBE_IMAGE,
   readImageIndex,
+  SHELL_IMAGE,
   unpackImageArchive,
   type UnpackedImage,
 } from '../harness/index.js';
@@ -54,6 +58,9 @@ const VERSION_FLAGS: Record<string, { flag: string; says: (tag: string) => strin
   coredns: { flag: '-version', says: (tag) => `CoreDNS-${tag.replace(/^v/, '')}` },
   flanneld: { flag: '--version', says: (tag) => tag },
   cp: { flag: '--version', says: () => 'GNU coreutils' },
+  // Neither has a version flag (upstream sets no version variable): their help names them.
+  'proxy-server': { flag: '--help', says: () => 'A gRPC proxy server' },
+  'proxy-agent': { flag: '--help', says: () => 'A gRPC agent' },
   // Its own image test (join-server-image.test.ts) runs it in full.
   'k8s-join-server': { flag: '--help', says: () => 'Usage: k8s-join-server' },
 };
@@ -132,10 +139,17 @@ async function renderContainers(): Promise<{
 }
 
 /** Runs `argv` in the image's root as `user`; returns its output, failing with both streams unless it exits 0. */
-function runInImage(unpacked: UnpackedImage, user: string, argv: readonly string[], env = {}): string {
+function runInImage(
+  unpacked: UnpackedImage,
+  user: string,
+  argv: readonly string[],
+  env = {},
+  input?: Buffer,
+): string {
   const result = spawnSync(CHROOT, chrootArgs(unpacked.rootfs, user, argv), {
     encoding: 'utf8',
     env: { ...unpacked.env, ...env },
+    input,
     timeout: 30_000,
   });
   assert.equal(
@@ -144,6 +158,21 @@ function runInImage(unpacked: UnpackedImage, user: string, argv: readonly string
     `${argv.join(' ')} as ${user}: ${result.error?.message ?? ''}${result.stderr}${result.stdout}`,
   );
   return result.stdout + result.stderr;
+}
+
+/**
+ * Unpacks `archive` into a temp dir before the tests of the suite this is called in, hands it to
+ * `use` there, and removes the dir after them.
+ */
+function unpackAroundTests(archive: string, prefix: string, use: (unpacked: UnpackedImage) => void): void {
+  let dir = '';
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), prefix));
+    use(unpackImageArchive(archive, dir));
+  });
+  after(() => {
+    if (dir !== '') rmSync(dir, { recursive: true, force: true });
+  });
 }
 
 /** Writes what the kubelet would mount for the container: configMap files, and empty dirs for the rest. */
@@ -163,7 +192,12 @@ function mountVolumes(
 }
 
 const { containers, configMaps } = await renderContainers();
-const images = [...new Set(containers.map((c) => c.container.image ?? ''))];
+const renderedImages = [...new Set(containers.map((c) => c.container.image ?? ''))];
+/** Konnectivity's images until a renderer names them: each runs as its image's user, with its entrypoint. */
+const unrendered: string[] = Object.values(KONNECTIVITY_IMAGES).filter(
+  (image) => !renderedImages.includes(image),
+);
+const images = [...renderedImages, ...unrendered];
 
 describe(
   'component images (npm run build:images)',
@@ -185,8 +219,8 @@ describe(
         'ghcr.io/flannel-io/flannel-cni-plugin',
       ]) {
         assert.ok(
-          images.some((image) => image.startsWith(`${repository}:`)),
-          `${repository} in ${images.join(' ')}`,
+          renderedImages.some((image) => image.startsWith(`${repository}:`)),
+          `${repository} in ${renderedImages.join(' ')}`,
         );
       }
     });
@@ -195,17 +229,8 @@ describe(
       describe(image, () => {
         const archive = imageArchivePath(image);
         const tag = image.slice(image.lastIndexOf(':') + 1);
-        let dir = '';
         let unpacked: UnpackedImage;
-
-        before(() => {
-          dir = mkdtempSync(join(tmpdir(), 'component-image-'));
-          unpacked = unpackImageArchive(archive, dir);
-        });
-
-        after(() => {
-          if (dir !== '') rmSync(dir, { recursive: true, force: true });
-        });
+        unpackAroundTests(archive, 'component-image-', (image) => (unpacked = image));
 
         it('carries the rendered name for ctr import and its tag for skopeo', () => {
           const [entry, ...more] = readImageIndex(archive);
@@ -221,6 +246,21 @@ describe(
             true,
           );
         });
+
+        if (unrendered.includes(image)) {
+          const name = basename(image.slice(0, image.lastIndexOf(':')));
+          it(`runs /${name} as nonroot, as upstream's image does, and it answers inside the image`, () => {
+            const { config } = unpacked.image;
+            assert.deepEqual(config.Entrypoint, [`/${name}`]);
+            assert.equal(config.User, '65532:65532');
+            assert.equal(config.Labels?.['org.opencontainers.image.title'], name);
+            assert.equal(config.Labels['org.opencontainers.image.version'], tag);
+            const version = VERSION_FLAGS[name];
+            assert.ok(version, `the test knows how ${name} answers`);
+            const output = runInImage(unpacked, config.User, [`/${name}`, version.flag]);
+            assert.ok(output.includes(version.says(tag)), `/${name} ${version.flag}: ${output}`);
+          });
+        }
 
         for (const rendered of containers.filter((c) => c.container.image === image)) {
           const argv = () => rendered.container.command ?? unpacked.image.config.Entrypoint ?? [];
@@ -307,7 +347,6 @@ describe(
   { skip: existsSync(probeArchive) ? false : `${probeArchive} not built: run \`npm run build:images\`` },
   () => {
     const token = 'probe-test-token';
-    let dir = '';
     let unpacked: UnpackedImage;
     let messagePath = '';
 
@@ -331,9 +370,8 @@ describe(
       });
     }
 
-    before(() => {
-      dir = mkdtempSync(join(tmpdir(), 'probe-image-'));
-      unpacked = unpackImageArchive(probeArchive, dir);
+    unpackAroundTests(probeArchive, 'probe-image-', (image) => {
+      unpacked = image;
       const { rootfs } = unpacked;
       writeFileSync(join(rootfs, 'etc/hosts'), '127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost\n');
       // The kubelet mounts an empty file there that the container's user may write.
@@ -343,10 +381,6 @@ describe(
       chownSync(messagePath, 65532, 65532);
       mkdirSync(join(rootfs, 'var/run/secrets/kubernetes.io/serviceaccount'), { recursive: true });
       writeFileSync(join(rootfs, 'var/run/secrets/kubernetes.io/serviceaccount/token'), `${token}\n`);
-    });
-
-    after(() => {
-      if (dir !== '') rmSync(dir, { recursive: true, force: true });
     });
 
     it('is named for ctr import, runs /probe as nonroot and carries its labels', () => {
@@ -433,6 +467,74 @@ describe(
       assert.equal(run.status, 2, run.output);
       assert.match(run.output, /^usage:\n {2}probe resolve NAME/m);
       assert.equal(run.message, 'fail usage: get takes 1 argument(s), got []\n');
+    });
+  },
+);
+
+const shellArchive = imageArchivePath(SHELL_IMAGE);
+
+describe(
+  `the shell image ${SHELL_IMAGE} (npm run build:images)`,
+  { skip: existsSync(shellArchive) ? false : `${shellArchive} not built: run \`npm run build:images\`` },
+  () => {
+    let unpacked: UnpackedImage;
+    unpackAroundTests(shellArchive, 'shell-image-', (image) => (unpacked = image));
+    const user = '65532:65532';
+
+    it("is named for ctr import, sleeps as nonroot until exec'd into and carries its labels", () => {
+      const [entry] = readImageIndex(shellArchive);
+      assert.equal(entry?.annotations?.['io.containerd.image.name'], SHELL_IMAGE);
+      const { config } = unpacked.image;
+      assert.equal(config.Entrypoint, undefined);
+      assert.deepEqual(config.Cmd, ['/bin/sleep', 'infinity']);
+      assert.equal(config.User, user);
+      assert.equal(config.Labels?.['org.opencontainers.image.title'], 'shell');
+      assert.match(config.Labels['io.k8s-on-k8s.image.debian-packages'] ?? '', /^busybox-static=\S+$/);
+      // Its Cmd runs: sleep accepts "infinity" and is still sleeping when the test stops it.
+      const sleeping = spawnSync(CHROOT, chrootArgs(unpacked.rootfs, user, config.Cmd ?? []), {
+        env: unpacked.env,
+        timeout: 1_000,
+      });
+      assert.equal(sleeping.signal, 'SIGTERM', sleeping.stderr.toString());
+    });
+
+    it("answers kubectl exec's sh -c, from the image's PATH", () => {
+      assert.equal(runInImage(unpacked, user, ['sh', '-c', 'echo ok']), 'ok\n');
+      assert.match(runInImage(unpacked, user, ['tar', '--help']), /Usage: tar /);
+    });
+
+    it("unpacks and packs what kubectl cp sends and asks for, with kubectl's own tar commands", () => {
+      // kubectl cp's commands in the container (k8s.io/kubectl pkg/cmd/cp/cp.go): into it, with and
+      // without --no-preserve; out of it, plainly and in the resumable form its retries use.
+      const source = join(dirname(unpacked.rootfs), 'source');
+      mkdirSync(source);
+      writeFileSync(join(source, 'note.txt'), 'copied\n');
+      const archive = execFileSync('tar', ['-C', source, '-cf', '-', 'note.txt']);
+      mkdirSync(join(unpacked.rootfs, 'tmp/in'), { recursive: true });
+      chownSync(join(unpacked.rootfs, 'tmp/in'), 65532, 65532);
+      runInImage(unpacked, user, ['tar', '-xmf', '-', '-C', '/tmp/in'], {}, archive);
+      assert.equal(readFileSync(join(unpacked.rootfs, 'tmp/in/note.txt'), 'utf8'), 'copied\n');
+      runInImage(
+        unpacked,
+        user,
+        ['tar', '--no-same-permissions', '--no-same-owner', '-xmf', '-', '-C', '/tmp'],
+        {},
+        archive,
+      );
+      assert.equal(readFileSync(join(unpacked.rootfs, 'tmp/note.txt'), 'utf8'), 'copied\n');
+
+      for (const argv of [
+        ['tar', 'cf', '-', '/tmp/in/note.txt'],
+        ['sh', '-c', "tar cf - '/tmp/in/note.txt' | tail -c+1"],
+      ]) {
+        const packed = spawnSync(CHROOT, chrootArgs(unpacked.rootfs, user, argv), {
+          env: unpacked.env,
+          timeout: 30_000,
+        });
+        assert.equal(packed.status, 0, packed.stderr.toString());
+        const listed = execFileSync('tar', ['-tvf', '-'], { input: packed.stdout, encoding: 'utf8' });
+        assert.match(listed, /tmp\/in\/note\.txt\n$/, argv.join(' '));
+      }
     });
   },
 );

@@ -11,6 +11,7 @@ export { CONTROL_PLANE_KINDS } from './control-plane/kinds.js';
 export { completeControlPlanePki } from './control-plane/pki.js';
 export { JOIN_SERVER_IMAGE, renderControlPlane } from './control-plane/render/control-plane.js';
 export { renderHostedAssets } from './control-plane/render/hosted-assets.js';
+export { KONNECTIVITY_IMAGES } from './control-plane/render/konnectivity-images.js';
 export { renderJoinServerRbac } from './control-plane/render/join-server-rbac.js';
 export { checkNamespaceAccess } from './control-plane/access.js';
 export { deleteControlPlane, ensureControlPlane } from './control-plane/reconcile.js';

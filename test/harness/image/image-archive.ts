@@ -13,6 +13,7 @@ export interface ImageConfig {
   readonly config: {
     readonly User?: string;
     readonly Entrypoint?: string[];
+    readonly Cmd?: string[];
     readonly Env?: string[];
     readonly Labels?: Record<string, string>;
   };
