@@ -107,7 +107,7 @@ async function renderContainers(): Promise<{
     name: 'images',
     namespace: 'infra',
     host: '127.0.0.1',
-    nodePorts: { api: 30443, join: 30444 },
+    nodePorts: { api: 30443, join: 30444, konnectivity: 30132 },
     cni: 'flannel',
   });
   const { pki } = await completeControlPlanePki(spec, {});

@@ -37,7 +37,7 @@ describe('rendered component flags are accepted by the v1.37.2 binaries', async 
     name: 'flags',
     namespace: 'infra',
     host: 'api.example.com',
-    nodePorts: { api: 30443, join: 30444 },
+    nodePorts: { api: 30443, join: 30444, konnectivity: 30132 },
   });
   const { pki } = await completeControlPlanePki(spec, {});
   const objects = renderControlPlane(spec, pki);

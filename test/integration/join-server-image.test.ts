@@ -54,7 +54,7 @@ async function renderJoinServerPod(): Promise<{
     name: 'image',
     namespace: 'infra',
     host: '127.0.0.1',
-    nodePorts: { api: 30443, join: 30444 },
+    nodePorts: { api: 30443, join: 30444, konnectivity: 30132 },
   });
   const { pki } = await completeControlPlanePki(spec, {});
   const objects = renderControlPlane(spec, pki);

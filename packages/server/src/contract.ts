@@ -47,6 +47,20 @@ export const JOIN_TOKEN_RESOURCE = { group: 'k8s-on-k8s.io', resource: 'jointoke
 /** The user name (certificate CN) of the join server's client certificate for the hosted apiserver. */
 export const JOIN_SERVER_USER = 'k8s-join-server';
 
+/** The konnectivity proxy servers' user in the hosted cluster (client certificate CN), as upstream names it. */
+export const KONNECTIVITY_SERVER_USER = 'system:konnectivity-server';
+/** The audience of the agents' service-account tokens that the proxy servers review. */
+export const KONNECTIVITY_AUDIENCE = 'system:konnectivity-server';
+/** The agents' ServiceAccount (kube-system) in the hosted cluster. */
+export const KONNECTIVITY_AGENT_SERVICE_ACCOUNT = 'konnectivity-agent';
+/**
+ * The konnectivity agent port: where the proxy servers listen in the apiserver pod, and the VIP
+ * port each worker's second forwarder listens on for its agent (the join bundle names it).
+ */
+export const KONNECTIVITY_AGENT_PORT = 8132;
+/** The label on the proxy servers' Leases in the hosted kube-system, which agents count. */
+export const KONNECTIVITY_LEASE_LABEL = 'k8s-app=konnectivity-server';
+
 /** The Secret type and label of a join-token record in the kubernetes token store. */
 export const JOIN_TOKEN_SECRET_TYPE = 'k8s-on-k8s.io/join-token';
 export const JOIN_TOKEN_LABEL = 'k8s-on-k8s.io/join-token';

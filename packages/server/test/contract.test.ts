@@ -43,7 +43,7 @@ const spec = buildControlPlaneSpec({
   name: 'dev',
   namespace: 'team-a',
   host: 'api.example.com',
-  nodePorts: { api: 30443, join: 30844 },
+  nodePorts: { api: 30443, join: 30844, konnectivity: 30132 },
 });
 const hosted = renderHostedAssets(spec);
 

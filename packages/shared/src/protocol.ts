@@ -179,6 +179,16 @@ export const JoinBundleSchema = z.object({
     endpoint: apiEndpoint.default(DEFAULT_API_ENDPOINT),
     upstreams: z.array(hostPort).min(1, 'must list at least one host:port'),
   }),
+  /**
+   * konnectivity: the worker relays VIP:port to these proxy-server endpoints with a second
+   * forwarder, which its konnectivity agent dials. Absent: the control plane runs no konnectivity.
+   */
+  konnectivity: z
+    .object({
+      port: z.number().int().min(1).max(65535),
+      upstreams: z.array(hostPort).min(1, 'must list at least one host:port'),
+    })
+    .optional(),
   bootstrapKubeconfig: z.string().min(1, 'must not be empty'),
   bootstrapTokenExpiresAt: rfc3339,
   cluster: z.object({

@@ -8,9 +8,14 @@ import {
   parseApiEndpoint,
   type JoinBundle,
 } from '@k8s-on-k8s/shared';
-import { FORWARDER_UNIT_NAME, KUBELET_UNIT_NAME, NODE_PATHS } from '../node/node-paths.js';
+import { NODE_PATHS } from '../node/node-paths.js';
 import type { NodeSystem } from '../node/node-system.js';
-import { renderNodeFiles, type NodeFile, type NodeFileOptions } from '../node/render-node-files.js';
+import {
+  nodeUnits,
+  renderNodeFiles,
+  type NodeFile,
+  type NodeFileOptions,
+} from '../node/render-node-files.js';
 import { startNodeUnits } from '../node/systemctl.js';
 import { AGENT_VERSION } from '../version.js';
 import { discoverServerCa, type DiscoveredCa } from './discover-server-ca.js';
@@ -66,16 +71,15 @@ export async function runJoinCommand(argv: readonly string[], deps: JoinCommandD
   verifyJoinBundle(bundle, ca);
   const fileOptions = nodeFileOptions(config, bundle);
   const files = renderNodeFiles(bundle, fileOptions);
+  const units = nodeUnits(bundle);
   const unitsChanged = await writeNodeFiles(system, files, out);
   await writeJoinState(
     system.path(NODE_PATHS.state),
-    joinStateOf(config, ca, fileOptions.vip, files, system.now()),
+    joinStateOf(config, ca, fileOptions.vip, files, units, system.now()),
   );
   const unitsStarted = Date.now();
-  await startNodeUnits(system, unitsChanged || config.force);
-  out(
-    `[units] ${FORWARDER_UNIT_NAME} and ${KUBELET_UNIT_NAME} enabled and started in ${formatDuration(Date.now() - unitsStarted)}`,
-  );
+  await startNodeUnits(system, unitsChanged || config.force, units);
+  out(`[units] ${units.join(', ')} enabled and started in ${formatDuration(Date.now() - unitsStarted)}`);
   if (config.timeoutMs > 0) await waitForJoinedNode(system, config, out, unitsStarted);
   out(`joined ${config.nodeName} to ${config.serverUrl.origin} in ${formatDuration(Date.now() - started)}`);
   return 0;
@@ -97,7 +101,7 @@ async function keepExistingJoin(
   out(
     `already joined to ${state.server} as ${state.nodeName} (${state.joinedAt}); making sure the units run`,
   );
-  if (!config.dryRun) await startNodeUnits(config.system, false);
+  if (!config.dryRun) await startNodeUnits(config.system, false, state.units);
 }
 
 async function checkPreflight(
@@ -205,6 +209,7 @@ function joinStateOf(
   ca: DiscoveredCa,
   vip: string,
   files: readonly NodeFile[],
+  units: readonly string[],
   now: Date,
 ): Omit<JoinState, 'apiVersion' | 'kind'> {
   return {
@@ -215,7 +220,7 @@ function joinStateOf(
     joinedAt: now.toISOString(),
     files: files.map((f) => f.path),
     directories: ['/etc/systemd/system/kubelet.service.d', '/etc/k8s-join', '/var/lib/k8s-join'],
-    units: [FORWARDER_UNIT_NAME, KUBELET_UNIT_NAME],
+    units: [...units],
   };
 }
 

@@ -11,8 +11,10 @@ export const NODE_PATHS = {
   kubeletFlagsEnv: '/var/lib/kubelet/k8s-join-flags.env',
   kubeletPkiDir: '/var/lib/kubelet/pki',
   upstreams: '/etc/k8s-join/upstreams',
+  konnectivityUpstreams: '/etc/k8s-join/konnectivity-upstreams',
   state: '/var/lib/k8s-join/state.json',
   forwarderUnit: '/etc/systemd/system/k8s-join-forwarder.service',
+  konnectivityForwarderUnit: '/etc/systemd/system/k8s-join-konnectivity-forwarder.service',
   kubeletUnit: '/etc/systemd/system/kubelet.service',
   kubeletDropIn: '/etc/systemd/system/kubelet.service.d/10-k8s-join.conf',
   /** Left to the operator for KUBELET_EXTRA_ARGS, as kubeadm's /etc/default/kubelet. */
@@ -20,6 +22,8 @@ export const NODE_PATHS = {
 } as const;
 
 export const FORWARDER_UNIT_NAME = 'k8s-join-forwarder.service';
+/** The second forwarder, VIP:8132 to the konnectivity proxy servers, when the bundle asks for it. */
+export const KONNECTIVITY_FORWARDER_UNIT_NAME = 'k8s-join-konnectivity-forwarder.service';
 export const KUBELET_UNIT_NAME = 'kubelet.service';
 export const DEFAULT_KUBELET_BINARY = '/opt/bin/kubelet';
 export const DEFAULT_AGENT_BINARY = '/opt/bin/k8s-join';

@@ -2,7 +2,12 @@ import { isIP } from 'node:net';
 import { stringify as stringifyYaml } from 'yaml';
 import { formatHostPort, type JoinBundle } from '@k8s-on-k8s/shared';
 import { SECURE_KUBELET_SETTINGS } from './kubelet-security.js';
-import { KUBELET_UNIT_NAME, NODE_PATHS } from './node-paths.js';
+import {
+  FORWARDER_UNIT_NAME,
+  KONNECTIVITY_FORWARDER_UNIT_NAME,
+  KUBELET_UNIT_NAME,
+  NODE_PATHS,
+} from './node-paths.js';
 
 /** One file the agent writes: where, with which mode, and what. */
 export interface NodeFile {
@@ -22,6 +27,15 @@ export interface NodeFileOptions {
   /** The API endpoint's address (an IP literal, checked by the bundle schema) and port. */
   readonly vip: string;
   readonly apiPort: number;
+}
+
+/** The units a join with this bundle enables and starts, in start order. */
+export function nodeUnits(bundle: JoinBundle): string[] {
+  return [
+    FORWARDER_UNIT_NAME,
+    ...(bundle.konnectivity === undefined ? [] : [KONNECTIVITY_FORWARDER_UNIT_NAME]),
+    KUBELET_UNIT_NAME,
+  ];
 }
 
 /** The VIP as `ip addr` takes it: a single address, /32 or /128. */
@@ -51,6 +65,29 @@ export function renderNodeFiles(bundle: JoinBundle, options: NodeFileOptions): N
     },
     { path: NODE_PATHS.upstreams, mode: 0o644, content: renderUpstreams(bundle), secret: false },
     { path: NODE_PATHS.forwarderUnit, mode: 0o644, content: renderForwarderUnit(options), secret: false },
+    ...(bundle.konnectivity === undefined
+      ? []
+      : [
+          {
+            path: NODE_PATHS.konnectivityUpstreams,
+            mode: 0o644,
+            content: `# konnectivity proxy-server endpoints the second forwarder relays the VIP to (written by k8s-join)\n${bundle.konnectivity.upstreams.join('\n')}\n`,
+            secret: false,
+          },
+          {
+            path: NODE_PATHS.konnectivityForwarderUnit,
+            mode: 0o644,
+            content: renderForwarderUnit(options, {
+              port: bundle.konnectivity.port,
+              upstreamsFile: NODE_PATHS.konnectivityUpstreams,
+              name: 'konnectivity',
+              what: 'the konnectivity proxy servers',
+              comment:
+                "Relays the VIP's konnectivity port to the hosted control plane's proxy servers, for the konnectivity agent.",
+            }),
+            secret: false,
+          },
+        ]),
     { path: NODE_PATHS.kubeletUnit, mode: 0o644, content: renderKubeletUnit(options), secret: false },
     { path: NODE_PATHS.kubeletDropIn, mode: 0o644, content: renderKubeletDropIn(options), secret: false },
   ];
@@ -107,18 +144,38 @@ export function renderUpstreams(bundle: JoinBundle): string {
   return `# apiserver endpoints the forwarder relays the VIP to (written by k8s-join)\n${bundle.apiServer.upstreams.join('\n')}\n`;
 }
 
-/** The forwarder unit: VIP on lo, then `k8s-join forward` from the API endpoint to the upstreams. */
-export function renderForwarderUnit(options: NodeFileOptions): string {
-  const listen = formatHostPort({ host: options.vip, port: options.apiPort });
+/** What one forwarder unit relays: the API (the default), or konnectivity's agent port. */
+export interface ForwarderTarget {
+  readonly port: number;
+  readonly upstreamsFile: string;
+  /** The unit's Description: `k8s-join <name> forwarder (<listen> to <what>)`. */
+  readonly name: string;
+  readonly what: string;
+  /** The unit file's first comment, after "Written by k8s-join." */
+  readonly comment: string;
+}
+
+/** The forwarder unit: VIP on lo, then `k8s-join forward` from VIP:port to the upstreams. */
+export function renderForwarderUnit(
+  options: NodeFileOptions,
+  target: ForwarderTarget = {
+    port: options.apiPort,
+    upstreamsFile: NODE_PATHS.upstreams,
+    name: 'API',
+    what: 'the hosted apiserver',
+    comment: "Relays the API VIP to the hosted control plane's apiserver.",
+  },
+): string {
+  const listen = formatHostPort({ host: options.vip, port: target.port });
   const exec = [
     ...options.agentBinary,
     'forward',
     `--listen=${listen}`,
-    `--upstreams-file=${NODE_PATHS.upstreams}`,
+    `--upstreams-file=${target.upstreamsFile}`,
   ];
-  return `# Written by k8s-join. Relays the API VIP to the hosted control plane's apiserver.
+  return `# Written by k8s-join. ${target.comment}
 [Unit]
-Description=k8s-join API forwarder (${listen} to the hosted apiserver)
+Description=k8s-join ${target.name} forwarder (${listen} to ${target.what})
 Documentation=https://github.com/k8s-on-k8s/k8s-on-k8s
 Wants=network-online.target
 After=network-online.target

@@ -22,8 +22,11 @@ export async function systemctl(system: NodeSystem, args: readonly string[]): Pr
  * restarting a unit systemd has just started races its start-up (a forwarder stopped before it
  * finished starting cost a 90 s stop timeout in the join storm).
  */
-export async function startNodeUnits(system: NodeSystem, filesChanged: boolean): Promise<void> {
-  const units = [FORWARDER_UNIT_NAME, KUBELET_UNIT_NAME];
+export async function startNodeUnits(
+  system: NodeSystem,
+  filesChanged: boolean,
+  units: readonly string[] = [FORWARDER_UNIT_NAME, KUBELET_UNIT_NAME],
+): Promise<void> {
   const wasActive = await Promise.all(
     units.map(async (unit) => (await system.run('systemctl', ['is-active', '--quiet', unit])).exitCode === 0),
   );

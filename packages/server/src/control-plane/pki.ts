@@ -12,7 +12,7 @@ import {
   type KeyPair,
 } from '@k8s-on-k8s/shared';
 import type { ControlPlaneSpec } from './spec.js';
-import { JOIN_SERVER_USER } from '../contract.js';
+import { JOIN_SERVER_USER, KONNECTIVITY_SERVER_USER } from '../contract.js';
 
 /** Every key, certificate and secret of a hosted control plane. */
 export interface ControlPlanePki {
@@ -39,6 +39,10 @@ export interface ControlPlanePki {
   readonly scheduler: CertifiedKeyPair;
   readonly joinServer: CertifiedKeyPair;
   readonly joinServerClient: CertifiedKeyPair;
+  /** The konnectivity proxy servers' agent port (TLS; agents dial it at the VIP). */
+  readonly konnectivityServer: CertifiedKeyPair;
+  /** The proxy servers' identity in the hosted cluster: TokenReviews of agents, their leases. */
+  readonly konnectivityClient: CertifiedKeyPair;
 }
 
 export type CaName = 'ca' | 'frontProxyCa' | 'etcdCa' | 'kubeletServingCa';
@@ -63,6 +67,8 @@ export const PKI_SECRET_SUFFIXES: Readonly<Record<PkiName, string>> = {
   scheduler: 'scheduler-client',
   joinServer: 'join-server',
   joinServerClient: 'join-server-client',
+  konnectivityServer: 'konnectivity-server',
+  konnectivityClient: 'konnectivity-client',
 };
 
 export const PKI_NAMES = Object.keys(PKI_SECRET_SUFFIXES) as readonly PkiName[];
@@ -148,6 +154,16 @@ export function leafCertificates(
     },
     // The user renderJoinServerRbac binds in the hosted cluster; nothing more.
     joinServerClient: { issuer: 'ca', spec: { commonName: JOIN_SERVER_USER, usage: 'client' } },
+    // Agents dial the VIP (their forwarder relays it to the public host) and check this name.
+    konnectivityServer: {
+      issuer: 'ca',
+      spec: {
+        commonName: 'konnectivity-server',
+        usage: 'server',
+        ...split([spec.vip, spec.host, ...serviceNames(`${name}-apiserver`)]),
+      },
+    },
+    konnectivityClient: { issuer: 'ca', spec: { commonName: KONNECTIVITY_SERVER_USER, usage: 'client' } },
   };
 }
 

@@ -196,26 +196,34 @@ export async function readExistingPki(
  */
 async function allocateNodePorts(infra: KubeConfig, spec: ControlPlaneSpec): Promise<ControlPlaneSpec> {
   const services = renderControlPlaneServices(spec);
-  const port = async (component: 'apiserver' | 'join-server', given: number | undefined): Promise<number> => {
+  /** The NodePort of the named port of a Service: given, kept, or allocated by applying it. */
+  const port = async (
+    component: 'apiserver' | 'join-server',
+    portName: string,
+    given: number | undefined,
+  ): Promise<number> => {
     if (given !== undefined) return given;
     const name = componentName(spec, component);
-    const existing = await readObject<V1Service>(infra, KINDS.service, spec.namespace, name);
-    const kept = existing?.spec?.ports?.[0]?.nodePort;
+    const nodePortOf = (service: V1Service | undefined) =>
+      service?.spec?.ports?.find((p) => p.name === portName)?.nodePort;
+    const kept = nodePortOf(await readObject<V1Service>(infra, KINDS.service, spec.namespace, name));
     if (kept !== undefined) return kept;
     const service = services.find((s) => s.metadata?.name === name);
     const [applied] = (await applyObjects(infra, service === undefined ? [] : [service])) as V1Service[];
-    const allocated = applied?.spec?.ports?.[0]?.nodePort;
+    const allocated = nodePortOf(applied);
     if (allocated === undefined) {
       throw new K8sOnK8sError(
         'SERVER_ERROR',
-        `the infra cluster allocated no NodePort for Service ${spec.namespace}/${name}`,
+        `the infra cluster allocated no NodePort for port ${portName} of Service ${spec.namespace}/${name}`,
       );
     }
     return allocated;
   };
-  return withNodePorts(
-    spec,
-    await port('apiserver', spec.nodePorts.api),
-    await port('join-server', spec.nodePorts.join),
-  );
+  return withNodePorts(spec, {
+    api: await port('apiserver', 'https', spec.nodePorts.api),
+    join: await port('join-server', 'https', spec.nodePorts.join),
+    konnectivity: spec.konnectivity
+      ? await port('apiserver', 'konnectivity', spec.nodePorts.konnectivity)
+      : undefined,
+  });
 }

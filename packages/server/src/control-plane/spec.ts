@@ -8,6 +8,7 @@ import {
   isDns1123Subdomain,
   invalidArgument,
 } from '@k8s-on-k8s/shared';
+import { KONNECTIVITY_AGENT_PORT } from '../contract.js';
 import { imageReference } from './image-reference.js';
 import { contains, formatIpv4, overlaps, parseCidr, parseIpv4 } from './ipv4.js';
 import { validateControlPlaneName, validateNamespaceName } from './names.js';
@@ -33,8 +34,16 @@ export interface ControlPlaneSpecInput {
   readonly kubernetesVersion?: string | undefined;
   readonly expose?: Exposure | undefined;
   readonly ingressClass?: string | undefined;
-  readonly nodePorts?: { readonly api?: number | undefined; readonly join?: number | undefined } | undefined;
+  readonly nodePorts?:
+    | {
+        readonly api?: number | undefined;
+        readonly join?: number | undefined;
+        readonly konnectivity?: number | undefined;
+      }
+    | undefined;
   readonly cni?: Cni | undefined;
+  /** Whether kubelets are reached through konnectivity (default: yes, except behind an ingress). */
+  readonly konnectivity?: boolean | undefined;
   /** PersistentVolumeClaim size for etcd; null for an emptyDir (data lost with the pod). */
   readonly etcdStorage?: string | null | undefined;
   readonly serviceCidr?: string | undefined;
@@ -46,7 +55,13 @@ export interface ControlPlaneSpecInput {
 
 /** What each input field is called where the input came from, so errors speak the caller's words. */
 export type SpecFieldNames = Readonly<
-  Record<Exclude<keyof ControlPlaneSpecInput, 'nodePorts'> | 'apiNodePort' | 'joinNodePort', string>
+  Record<
+    | Exclude<keyof ControlPlaneSpecInput, 'nodePorts'>
+    | 'apiNodePort'
+    | 'joinNodePort'
+    | 'konnectivityNodePort',
+    string
+  >
 >;
 
 /** The names of `create`'s flags. */
@@ -60,7 +75,9 @@ export const FLAG_FIELD_NAMES: SpecFieldNames = {
   ingressClass: '--ingress-class',
   apiNodePort: '--api-node-port',
   joinNodePort: '--join-node-port',
+  konnectivityNodePort: '--konnectivity-node-port',
   cni: '--cni',
+  konnectivity: '--konnectivity',
   etcdStorage: '--etcd-storage',
   serviceCidr: '--service-cidr',
   podCidr: '--pod-cidr',
@@ -86,9 +103,21 @@ export interface ControlPlaneSpec {
   readonly joinServerImage: string | undefined;
   readonly expose: Exposure;
   readonly ingressClass: string | undefined;
-  /** NodePorts of the apiserver and join server Services; undefined = let the infra cluster pick. */
-  readonly nodePorts: { readonly api: number | undefined; readonly join: number | undefined };
+  /**
+   * NodePorts of the apiserver, join server and konnectivity agent ports; undefined = let the
+   * infra cluster pick (konnectivity's stays undefined without konnectivity).
+   */
+  readonly nodePorts: {
+    readonly api: number | undefined;
+    readonly join: number | undefined;
+    readonly konnectivity: number | undefined;
+  };
   readonly cni: Cni;
+  /**
+   * Whether the apiserver reaches kubelets through konnectivity: a proxy server beside it, an agent
+   * on every worker that dials out to it, so logs/exec/port-forward work for workers it cannot route to.
+   */
+  readonly konnectivity: boolean;
   /** PersistentVolumeClaim size for etcd, or undefined for an emptyDir (data lost with the pod). */
   readonly etcdStorage: string | undefined;
   readonly serviceCidr: string;
@@ -165,20 +194,38 @@ export function buildControlPlaneSpec(
       `Expected ${fields.ingressClass} to be an IngressClass name, got ${JSON.stringify(input.ingressClass)}`,
     );
   }
-  const givenPorts = input.nodePorts ?? {};
-  if (expose !== 'nodeport' && (givenPorts.api !== undefined || givenPorts.join !== undefined)) {
+  // konnectivity's agent port would need a TLS-passthrough route of its own behind an ingress.
+  if (input.konnectivity === true && expose === 'ingress') {
     throw invalidArgument(
-      `${fields.apiNodePort} and ${fields.joinNodePort} are only used with ${fields.expose} nodeport`,
+      `${fields.konnectivity} is not supported with ${fields.expose} ingress yet (its agent port needs a route of its own); use nodeport or loadbalancer, or ${fields.konnectivity}=false`,
     );
+  }
+  const konnectivity = input.konnectivity ?? expose !== 'ingress';
+  const givenPorts = input.nodePorts ?? {};
+  const givenAny = [givenPorts.api, givenPorts.join, givenPorts.konnectivity].some((p) => p !== undefined);
+  if (expose !== 'nodeport' && givenAny) {
+    throw invalidArgument(
+      `${fields.apiNodePort}, ${fields.joinNodePort} and ${fields.konnectivityNodePort} are only used with ${fields.expose} nodeport`,
+    );
+  }
+  if (!konnectivity && givenPorts.konnectivity !== undefined) {
+    throw invalidArgument(`${fields.konnectivityNodePort} is only used with konnectivity`);
   }
   const nodePorts = Object.freeze({
     api: nodePort(givenPorts.api, fields.apiNodePort),
     join: nodePort(givenPorts.join, fields.joinNodePort),
+    konnectivity: nodePort(givenPorts.konnectivity, fields.konnectivityNodePort),
   });
-  if (nodePorts.api !== undefined && nodePorts.api === nodePorts.join) {
-    throw invalidArgument(
-      `Expected ${fields.apiNodePort} and ${fields.joinNodePort} to differ, got ${nodePorts.api} twice`,
-    );
+  const named: [number | undefined, string][] = [
+    [nodePorts.api, fields.apiNodePort],
+    [nodePorts.join, fields.joinNodePort],
+    [nodePorts.konnectivity, fields.konnectivityNodePort],
+  ];
+  for (const [i, [port, field]] of named.entries()) {
+    const twin = named.slice(i + 1).find(([other]) => port !== undefined && other === port);
+    if (twin !== undefined) {
+      throw invalidArgument(`Expected ${field} and ${twin[1]} to differ, got ${String(port)} twice`);
+    }
   }
   // Behind an ingress with TLS passthrough the two servers are told apart by SNI, so they need two names.
   const joinHost =
@@ -244,6 +291,7 @@ export function buildControlPlaneSpec(
     ingressClass: input.ingressClass,
     nodePorts,
     cni,
+    konnectivity,
     etcdStorage,
     serviceCidr: service.text,
     podCidr: pod.text,
@@ -273,7 +321,9 @@ const STORED_FIELD_NAMES: SpecFieldNames = {
   ingressClass: 'spec.json ingressClass',
   apiNodePort: 'spec.json nodePorts.api',
   joinNodePort: 'spec.json nodePorts.join',
+  konnectivityNodePort: 'spec.json nodePorts.konnectivity',
   cni: 'spec.json cni',
+  konnectivity: 'spec.json konnectivity',
   etcdStorage: 'spec.json etcdStorage',
   serviceCidr: 'spec.json serviceCidr',
   podCidr: 'spec.json podCidr',
@@ -304,8 +354,16 @@ export function fromStoredSpec(text: string, source: string): ControlPlaneSpec {
       `${source}: expected ${STORED_FIELD_NAMES[key]} to be a string, got ${JSON.stringify(value)}`,
     );
   };
+  const booleanField = (key: 'konnectivity'): boolean | undefined => {
+    const value = field(key);
+    if (value === undefined || typeof value === 'boolean') return value;
+    throw new ValidationError(
+      'INVALID_ARGUMENT',
+      `${source}: expected ${STORED_FIELD_NAMES[key]} to be true or false, got ${JSON.stringify(value)}`,
+    );
+  };
   const ports = field('nodePorts') ?? {};
-  const port = (key: 'api' | 'join'): number | undefined => {
+  const port = (key: 'api' | 'join' | 'konnectivity'): number | undefined => {
     const value = (ports as Record<string, unknown>)[key];
     if (value === undefined || typeof value === 'number') return value;
     throw new ValidationError(
@@ -323,8 +381,9 @@ export function fromStoredSpec(text: string, source: string): ControlPlaneSpec {
         kubernetesVersion: stringField('kubernetesVersion'),
         expose: stringField('expose') as Exposure | undefined,
         ingressClass: stringField('ingressClass'),
-        nodePorts: { api: port('api'), join: port('join') },
+        nodePorts: { api: port('api'), join: port('join'), konnectivity: port('konnectivity') },
         cni: stringField('cni') as Cni | undefined,
+        konnectivity: booleanField('konnectivity'),
         etcdStorage: stringField('etcdStorage') ?? null,
         serviceCidr: stringField('serviceCidr'),
         podCidr: stringField('podCidr'),
@@ -342,8 +401,11 @@ export function fromStoredSpec(text: string, source: string): ControlPlaneSpec {
 }
 
 /** The same spec with the NodePorts the infra cluster allocated filled in. */
-export function withNodePorts(spec: ControlPlaneSpec, api: number, join: number): ControlPlaneSpec {
-  return Object.freeze({ ...spec, nodePorts: Object.freeze({ api, join }) });
+export function withNodePorts(
+  spec: ControlPlaneSpec,
+  ports: { api: number; join: number; konnectivity: number | undefined },
+): ControlPlaneSpec {
+  return Object.freeze({ ...spec, nodePorts: Object.freeze({ ...ports }) });
 }
 
 /** The port the hosted apiserver answers on at `host`; a NodePort must be known by now. */
@@ -354,6 +416,11 @@ export function publicApiPort(spec: ControlPlaneSpec): number {
 /** The port the join server answers on at `joinHost`. */
 export function publicJoinPort(spec: ControlPlaneSpec): number {
   return publicPort(spec, spec.nodePorts.join, spec.expose === 'ingress' ? 443 : 8443, '--join-node-port');
+}
+
+/** The port konnectivity agents reach the proxy servers on at `host` (with konnectivity). */
+export function publicKonnectivityPort(spec: ControlPlaneSpec): number {
+  return publicPort(spec, spec.nodePorts.konnectivity, KONNECTIVITY_AGENT_PORT, '--konnectivity-node-port');
 }
 
 /** https://host:port of the hosted apiserver, as the admin kubeconfig names it. */

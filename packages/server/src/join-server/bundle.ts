@@ -5,6 +5,7 @@ import {
   renderKubeconfig,
   type JoinBundle,
 } from '@k8s-on-k8s/shared';
+import { KONNECTIVITY_AGENT_PORT } from '../contract.js';
 import type { JoinTokenTaint } from './token-store/store.js';
 
 // The join bundle (protocol v1) and the KubeletConfiguration inside it, as pure functions of the
@@ -19,6 +20,8 @@ export interface ClusterSettings {
   readonly apiEndpoint: string;
   /** host:port list the forwarder relays the VIP to. */
   readonly upstreams: readonly string[];
+  /** host:port list a worker's second forwarder relays VIP:8132 to; empty or absent: no konnectivity. */
+  readonly konnectivityUpstreams?: readonly string[] | undefined;
   readonly clusterDns: string;
   readonly clusterDomain: string;
   readonly kubernetesVersion: string;
@@ -133,6 +136,10 @@ export function renderJoinBundle(spec: JoinBundleSpec): JoinBundle {
     kubeletConfig: renderKubeletConfiguration(spec.cluster),
     serverTime: formatRfc3339(spec.serverTime),
   };
+  const konnectivity = spec.cluster.konnectivityUpstreams ?? [];
+  if (konnectivity.length > 0) {
+    bundle.konnectivity = { port: KONNECTIVITY_AGENT_PORT, upstreams: [...konnectivity] };
+  }
   if (spec.nodeLabels !== undefined) bundle.nodeLabels = { ...spec.nodeLabels };
   if (spec.nodeTaints !== undefined) {
     bundle.nodeTaints = spec.nodeTaints.map((taint) => ({ ...taint }));

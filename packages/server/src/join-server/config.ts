@@ -36,6 +36,8 @@ export interface JoinServerConfig {
   readonly apiEndpoint: string;
   /** Empty: the kubeconfig's server host:port, resolved at start. */
   readonly upstreams: readonly string[];
+  /** Where the worker's second forwarder relays VIP:8132 (konnectivity's agent port); empty: no konnectivity. */
+  readonly konnectivityUpstreams: readonly string[];
   readonly clusterDns: string;
   readonly clusterDomain: string;
   readonly kubernetesVersion: string;
@@ -70,6 +72,10 @@ Flags:
                               and --secure-port, where the in-cluster kubernetes Service leads
   --upstream HOST:PORT        where the worker's forwarder relays the API address; repeatable
                               (default: the kubeconfig's server)
+  --konnectivity-upstream HOST:PORT
+                              where the worker's second forwarder relays the VIP's konnectivity
+                              port (8132) to: the proxy servers' agent port; repeatable. Given,
+                              bundles tell workers to run it; absent, they run none
   --cluster-dns IP            cluster DNS service IP (default 10.3.0.10)
   --cluster-domain DOMAIN     cluster domain (default cluster.local)
   --kubernetes-version V      the hosted cluster's version (default ${DEFAULT_KUBERNETES_VERSION})
@@ -130,6 +136,7 @@ export async function parseJoinServerFlags(
     'public-url': { type: 'string' },
     'api-endpoint': { type: 'string' },
     upstream: { type: 'string', multiple: true },
+    'konnectivity-upstream': { type: 'string', multiple: true },
     'cluster-dns': { type: 'string' },
     'cluster-domain': { type: 'string' },
     'kubernetes-version': { type: 'string' },
@@ -218,6 +225,11 @@ export async function parseJoinServerFlags(
     apiEndpoint: apiEndpoint.replace(/\/$/, ''),
     upstreams: Object.freeze(
       (values.upstream ?? []).map((text) => formatHostPort(parseHostPort(text, '--upstream'))),
+    ),
+    konnectivityUpstreams: Object.freeze(
+      (values['konnectivity-upstream'] ?? []).map((text) =>
+        formatHostPort(parseHostPort(text, '--konnectivity-upstream')),
+      ),
     ),
     clusterDns,
     clusterDomain,

@@ -158,6 +158,7 @@ export async function startJoinServer(
     cluster: {
       apiEndpoint: config.apiEndpoint,
       upstreams,
+      konnectivityUpstreams: config.konnectivityUpstreams,
       clusterDns: config.clusterDns,
       clusterDomain: config.clusterDomain,
       kubernetesVersion: config.kubernetesVersion,

@@ -27,6 +27,8 @@ export function fakeControlPlanePki(overrides: Partial<ControlPlanePki> = {}): C
     'scheduler',
     'joinServer',
     'joinServerClient',
+    'konnectivityServer',
+    'konnectivityClient',
   ];
   return {
     ...(Object.fromEntries(leaves.map((n) => [n, pair(n)])) as Omit<

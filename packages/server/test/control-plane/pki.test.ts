@@ -59,7 +59,7 @@ describe('control plane PKI', () => {
   it('reissues only the certificates whose names no longer cover the spec', async () => {
     const moved = buildControlPlaneSpec({ name: 'dev', namespace: 'team-a', host: 'k8s.example.org' });
     const again = await completeControlPlanePki(moved, readControlPlanePki(spec, asSecrets(pki)));
-    assert.deepEqual([...again.generated].sort(), ['apiserver', 'joinServer']);
+    assert.deepEqual([...again.generated].sort(), ['apiserver', 'joinServer', 'konnectivityServer']);
     assert.deepEqual(again.pki.ca, pki.ca);
     assert.ok(describeCertificate(again.pki.apiserver.certPem).dnsNames.includes('k8s.example.org'));
   });

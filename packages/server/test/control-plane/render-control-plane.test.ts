@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { KONNECTIVITY_IMAGES } from '../../src/control-plane/render/konnectivity-images.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { describe, it } from 'node:test';
 import type {
@@ -28,7 +29,7 @@ const input: ControlPlaneSpecInput = {
   name: 'dev',
   namespace: 'team-a',
   host: 'api.example.com',
-  nodePorts: { api: 30443, join: 30844 },
+  nodePorts: { api: 30443, join: 30844, konnectivity: 30132 },
 };
 const spec = buildControlPlaneSpec(input);
 
@@ -67,7 +68,7 @@ describe('renderControlPlane', () => {
       assert.match(object.metadata.name ?? '', /^dev(-|$)/);
     }
     const pkiSecrets = objects.filter((o) => o.metadata?.labels?.[DATA_LABEL] === 'true');
-    assert.equal(pkiSecrets.length, 16);
+    assert.equal(pkiSecrets.length, 18);
   });
 
   it('keeps key material out of args and annotations', () => {
@@ -217,7 +218,8 @@ describe('renderControlPlane', () => {
     const images = older
       .filter((o) => o.kind === 'Deployment' || o.kind === 'StatefulSet')
       .flatMap((o) => (o as V1Deployment).spec?.template.spec?.containers.map((c) => c.image) ?? []);
-    assert.deepEqual(images.slice(0, 4), [
+    assert.ok(images.includes(KONNECTIVITY_IMAGES.server), 'the proxy server beside the apiserver');
+    assert.deepEqual(images.filter((image) => image !== KONNECTIVITY_IMAGES.server).slice(0, 4), [
       'registry.k8s.io/etcd:3.5.21-0',
       'registry.k8s.io/kube-apiserver:v1.33.4',
       'registry.k8s.io/kube-controller-manager:v1.33.4',

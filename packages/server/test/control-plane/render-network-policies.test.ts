@@ -7,7 +7,7 @@ import type { KubernetesObject, V1Deployment, V1NetworkPolicyPort } from '@kuber
 import { buildControlPlaneSpec } from '../../src/control-plane/spec.js';
 import { PORTS, renderControlPlane } from '../../src/control-plane/render/control-plane.js';
 import type { NetworkPolicy } from '../../src/control-plane/render/network-policies.js';
-import { COMPONENT_LABEL } from '../../src/contract.js';
+import { COMPONENT_LABEL, KONNECTIVITY_AGENT_PORT } from '../../src/contract.js';
 import { fakeControlPlanePki } from './fake-pki.js';
 
 interface Pod {
@@ -16,7 +16,11 @@ interface Pod {
   readonly labels: Readonly<Record<string, string>>;
 }
 
-const input = { namespace: 'team-a', host: 'api.example.com', nodePorts: { api: 30443, join: 30844 } };
+const input = {
+  namespace: 'team-a',
+  host: 'api.example.com',
+  nodePorts: { api: 30443, join: 30844, konnectivity: 30132 },
+};
 
 function render(name: string): KubernetesObject[] {
   return renderControlPlane(buildControlPlaneSpec({ ...input, name }), fakeControlPlanePki());
@@ -111,9 +115,12 @@ describe('renderNetworkPolicies', () => {
     }
   });
 
-  it("admits anyone to the apiserver's and the join server's public ports, and to nothing else", () => {
+  it("admits anyone to the apiserver's, konnectivity's and the join server's public ports, and to nothing else", () => {
     for (const from of [...pods, 'outside' as const]) {
-      assert.deepEqual(admittedPorts(policies, from, pod('dev', 'apiserver')), [PORTS.apiserver]);
+      assert.deepEqual(admittedPorts(policies, from, pod('dev', 'apiserver')), [
+        PORTS.apiserver,
+        KONNECTIVITY_AGENT_PORT,
+      ]);
       assert.deepEqual(admittedPorts(policies, from, pod('dev', 'join-server')), [PORTS.joinServer]);
     }
   });
@@ -131,6 +138,16 @@ describe('renderNetworkPolicies', () => {
       buildControlPlaneSpec({ ...input, name: 'dev', nodePorts: undefined, expose: 'ingress' }),
       fakeControlPlanePki(),
     );
-    assert.deepEqual(policiesOf(ingress), policiesOf(dev));
+    const withoutKonnectivity = renderControlPlane(
+      buildControlPlaneSpec({
+        ...input,
+        name: 'dev',
+        nodePorts: { api: 30443, join: 30844 },
+        konnectivity: false,
+      }),
+      fakeControlPlanePki(),
+    );
+    // Behind an ingress there is no konnectivity (yet): the same policies as without it.
+    assert.deepEqual(policiesOf(ingress), policiesOf(withoutKonnectivity));
   });
 });

@@ -5,6 +5,7 @@ import {
   buildControlPlaneSpec,
   publicApiUrl,
   publicJoinUrl,
+  publicKonnectivityPort,
   withNodePorts,
   FLAG_FIELD_NAMES,
   fromStoredSpec,
@@ -63,7 +64,8 @@ describe('buildControlPlaneSpec', () => {
   it('needs the NodePorts before it can name public URLs', () => {
     const spec = buildControlPlaneSpec(base);
     assert.throws(() => publicApiUrl(spec), /--api-node-port/);
-    const allocated = withNodePorts(spec, 31443, 31844);
+    const allocated = withNodePorts(spec, { api: 31443, join: 31844, konnectivity: 31132 });
+    assert.equal(publicKonnectivityPort(allocated), 31132);
     assert.equal(publicApiUrl(allocated), 'https://api.example.com:31443');
     assert.equal(publicJoinUrl(allocated), 'https://api.example.com:31844');
     assert.equal(
@@ -96,6 +98,15 @@ describe('buildControlPlaneSpec', () => {
     rejects({ nodePorts: { api: 8080 } }, /--api-node-port .*30000 and 32767, got 8080/);
     rejects({ nodePorts: { api: 30443.5 } }, /--api-node-port .*got 30443\.5/);
     rejects({ nodePorts: { api: 30443, join: 30443 } }, /to differ, got 30443 twice/);
+    rejects(
+      { nodePorts: { join: 30132, konnectivity: 30132 } },
+      /--join-node-port and --konnectivity-node-port to differ, got 30132 twice/,
+    );
+    rejects({ konnectivity: false, nodePorts: { konnectivity: 30132 } }, /only used with konnectivity/);
+    rejects(
+      { expose: 'ingress', konnectivity: true },
+      /--konnectivity is not supported with --expose ingress/,
+    );
     rejects({ expose: 'loadbalancer', nodePorts: { api: 30443 } }, /only used with --expose nodeport/);
   });
 
@@ -148,7 +159,8 @@ describe('buildControlPlaneSpec', () => {
 describe('stored spec', () => {
   it('round-trips through spec.json, derived fields and all', () => {
     for (const spec of [
-      withNodePorts(buildControlPlaneSpec(base), 30443, 30844),
+      withNodePorts(buildControlPlaneSpec(base), { api: 30443, join: 30844, konnectivity: 30132 }),
+      buildControlPlaneSpec({ ...base, konnectivity: false }),
       buildControlPlaneSpec({ ...base, expose: 'ingress', ingressClass: 'nginx', etcdStorage: null }),
       buildControlPlaneSpec({ ...base, expose: 'loadbalancer', cni: 'none', serviceCidr: '172.20.0.0/16' }),
       buildControlPlaneSpec({ ...base, joinServerImage: 'registry.example/k8s-join-server:v1' }),

@@ -17,7 +17,9 @@ export const SPEC_FLAGS = {
   'ingress-class': { type: 'string' },
   'api-node-port': { type: 'string' },
   'join-node-port': { type: 'string' },
+  'konnectivity-node-port': { type: 'string' },
   cni: { type: 'string' },
+  konnectivity: { type: 'string' },
   'etcd-storage': { type: 'string' },
   'service-cidr': { type: 'string' },
   'pod-cidr': { type: 'string' },
@@ -41,6 +43,14 @@ export const SPEC_HELP = `  -n, --namespace NS        infra namespace to create 
   --join-host HOST          public name of the join server (default: --host; join.<host> behind an ingress)
   --api-node-port PORT      NodePort of the apiserver (default: allocated by the infra cluster)
   --join-node-port PORT     NodePort of the join server (default: allocated)
+  --konnectivity-node-port PORT
+                            NodePort of the konnectivity agents' port (default: allocated)
+  --konnectivity=BOOL       reach kubelets through konnectivity (default true; false behind an
+                            ingress, where it is not supported yet): a proxy server beside the
+                            apiserver and an agent on every worker, which dials out to it, so
+                            kubectl logs/exec/port-forward work for workers behind NAT or in
+                            networks the infra cluster cannot route to. With false the apiserver
+                            dials each kubelet's address itself
   --cni KIND                flannel (default) or none
   --etcd-storage SIZE       etcd PersistentVolumeClaim size (default 1Gi), or none for an emptyDir
   --service-cidr CIDR       hosted Service CIDR (default 10.3.0.0/24; CoreDNS on its 10th IP)
@@ -77,7 +87,9 @@ export function specInputFromFlags(
     nodePorts: {
       api: portFlag(str('api-node-port'), '--api-node-port'),
       join: portFlag(str('join-node-port'), '--join-node-port'),
+      konnectivity: portFlag(str('konnectivity-node-port'), '--konnectivity-node-port'),
     },
+    konnectivity: booleanFlag(str('konnectivity'), '--konnectivity'),
     cni: str('cni') as Cni | undefined,
     etcdStorage: storage === 'none' ? null : storage,
     serviceCidr: str('service-cidr'),
@@ -136,6 +148,12 @@ export function requiredNamespace(namespace: string | boolean | undefined): stri
 export function printHelp(deps: ControlPlaneCommandDeps, text: string): number {
   deps.stdout(text.trimEnd());
   return 0;
+}
+
+function booleanFlag(text: string | undefined, flag: string): boolean | undefined {
+  if (text === undefined) return undefined;
+  if (text === 'true' || text === 'false') return text === 'true';
+  throw invalidArgument(`Expected ${flag} to be true or false (${flag}=false), got ${JSON.stringify(text)}`);
 }
 
 function portFlag(text: string | undefined, flag: string): number | undefined {

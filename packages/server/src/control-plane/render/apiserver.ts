@@ -2,6 +2,7 @@
 import type { V1Deployment } from '@kubernetes/client-node';
 import { type ControlPlaneSpec } from '../spec.js';
 import { componentName } from '../names.js';
+import { APISERVER_EGRESS, renderKonnectivityServer } from './konnectivity.js';
 
 import {
   COMPONENT_RESOURCES,
@@ -54,7 +55,10 @@ export function renderApiserver(spec: ControlPlaneSpec): V1Deployment {
     `--tls-cert-file=${pki('apiserver.crt')}`,
     `--tls-private-key-file=${pki('apiserver.key')}`,
     '--tls-min-version=VersionTLS12',
+    // Dials to kubelets (logs, exec, port-forward) and to Services and pods go through konnectivity.
+    ...(spec.konnectivity ? [APISERVER_EGRESS.flag] : []),
   ];
+  const konnectivity = spec.konnectivity ? renderKonnectivityServer(spec) : undefined;
   return deployment(
     spec,
     'apiserver',
@@ -77,10 +81,12 @@ export function renderApiserver(spec: ControlPlaneSpec): V1Deployment {
             volumeMounts: [
               { name: 'pki', mountPath: PKI_DIR, readOnly: true },
               { name: 'config', mountPath: '/etc/kubernetes/config', readOnly: true },
+              ...(konnectivity === undefined ? [] : [{ ...APISERVER_EGRESS.socketMount }]),
             ],
             ...probes(PORTS.apiserver, 'HTTPS', '/livez', '/readyz'),
           },
         ),
+        ...(konnectivity === undefined ? [] : [konnectivity.container]),
       ],
       volumes: [
         pkiVolume(spec, 'pki', [
@@ -100,6 +106,7 @@ export function renderApiserver(spec: ControlPlaneSpec): V1Deployment {
           ['serviceAccount', 'sa.pub', 'sa.pub'],
         ]),
         secretVolume('config', `${spec.name}-apiserver-config`),
+        ...(konnectivity?.volumes ?? []),
       ],
     }),
   );

@@ -4,12 +4,17 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import { stringify as stringifyYaml } from 'yaml';
 import { type ControlPlaneSpec } from '../spec.js';
 import { PKI_NAMES, type ControlPlanePki } from '../pki.js';
-import { JOIN_SERVER_USER } from '../../contract.js';
+import { JOIN_SERVER_USER, KONNECTIVITY_SERVER_USER } from '../../contract.js';
 
 import { renderApiserver } from './apiserver.js';
 import { renderControllerManager } from './controller-manager.js';
 import { renderEtcd } from './etcd.js';
 import { renderJoinServer } from './join-server.js';
+import {
+  APISERVER_EGRESS,
+  konnectivityKubeconfigSecretName,
+  renderEgressSelectorConfiguration,
+} from './konnectivity.js';
 import { renderNetworkPolicies } from './network-policies.js';
 import { addChecksum } from './pod-kit.js';
 import { renderScheduler } from './scheduler.js';
@@ -28,6 +33,7 @@ export function renderControlPlane(spec: ControlPlaneSpec, pki: ControlPlanePki)
     ...PKI_NAMES.map((pkiName) => renderPkiSecret(spec, pki, pkiName)),
     secret(spec, `${spec.name}-apiserver-config`, 'apiserver', {
       'encryption-config.yaml': renderEncryptionConfiguration(pki.encryptionKey),
+      ...(spec.konnectivity ? { [APISERVER_EGRESS.configKey]: renderEgressSelectorConfiguration() } : {}),
     }),
     kubeconfigSecret(
       spec,
@@ -38,6 +44,18 @@ export function renderControlPlane(spec: ControlPlaneSpec, pki: ControlPlanePki)
     ),
     kubeconfigSecret(spec, pki, 'scheduler', 'system:kube-scheduler', pki.scheduler),
     kubeconfigSecret(spec, pki, 'join-server', JOIN_SERVER_USER, pki.joinServerClient),
+    ...(spec.konnectivity
+      ? [
+          kubeconfigSecret(
+            spec,
+            pki,
+            'apiserver',
+            KONNECTIVITY_SERVER_USER,
+            pki.konnectivityClient,
+            konnectivityKubeconfigSecretName(spec),
+          ),
+        ]
+      : []),
   ];
   const secretData = new Map(secrets.map((s) => [s.metadata?.name ?? '', s.data ?? {}]));
   const workloads = [

@@ -4,6 +4,7 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import { stringify as stringifyYaml } from 'yaml';
 import type { ControlPlaneSpec } from '../spec.js';
 import { renderJoinServerRbac } from './join-server-rbac.js';
+import { renderKonnectivityAgentAssets } from './konnectivity.js';
 import { advertisedApiEndpoint } from './pod-kit.js';
 import { controlPlaneLabels } from '../names.js';
 import { BOOTSTRAPPERS_GROUP } from '../../contract.js';
@@ -35,6 +36,7 @@ export function renderHostedAssets(spec: ControlPlaneSpec): KubernetesObject[] {
     ...renderKubeProxy(spec, labels),
     ...(spec.cni === 'flannel' ? renderFlannel(spec, labels) : []),
     ...renderCoreDns(spec, labels),
+    ...(spec.konnectivity ? renderKonnectivityAgentAssets(spec, labels) : []),
   ];
 }
 

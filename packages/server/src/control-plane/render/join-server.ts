@@ -1,6 +1,6 @@
 // k8s-join-server: the Deployment next to each control plane that exchanges join tokens for bundles.
 import type { V1Deployment } from '@kubernetes/client-node';
-import { publicApiPort, publicJoinUrl, type ControlPlaneSpec } from '../spec.js';
+import { publicApiPort, publicJoinUrl, publicKonnectivityPort, type ControlPlaneSpec } from '../spec.js';
 import { pkiSecretName } from '../pki.js';
 import { SERVER_VERSION } from '../../version.js';
 import { componentName } from '../names.js';
@@ -27,6 +27,7 @@ export function renderJoinServer(spec: ControlPlaneSpec): V1Deployment {
     '--store=kubernetes',
     `--api-endpoint=${advertisedApiEndpoint(spec)}`,
     `--upstream=${spec.host}:${publicApiPort(spec)}`,
+    ...(spec.konnectivity ? [`--konnectivity-upstream=${spec.host}:${publicKonnectivityPort(spec)}`] : []),
     `--cluster-dns=${spec.clusterDnsIp}`,
     `--cluster-domain=${spec.clusterDomain}`,
     `--kubernetes-version=${spec.kubernetesVersion}`,

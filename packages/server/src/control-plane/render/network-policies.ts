@@ -16,6 +16,7 @@ import type { KubernetesObject, V1LabelSelector, V1NetworkPolicyPort } from '@ku
 import { type ControlPlaneSpec } from '../spec.js';
 import { componentName, type Component } from '../names.js';
 
+import { KONNECTIVITY_PORTS } from './konnectivity.js';
 import { PORTS, componentLabels, selector } from './pod-kit.js';
 
 /**
@@ -65,7 +66,11 @@ export function renderNetworkPolicies(spec: ControlPlaneSpec): NetworkPolicy[] {
     ]),
     // The public ports, from anywhere: workers and admins reach them through the NodePort, the
     // LoadBalancer or the ingress controller, and the other components through the Service.
-    policy('apiserver', [{ ports: [tcp(PORTS.apiserver)] }]),
+    policy('apiserver', [
+      {
+        ports: [tcp(PORTS.apiserver), ...(spec.konnectivity ? [tcp(KONNECTIVITY_PORTS.agent)] : [])],
+      },
+    ]),
     policy('join-server', [{ ports: [tcp(PORTS.joinServer)] }]),
     // They only dial out (to the hosted apiserver); their secure ports serve the kubelet's probes.
     policy('controller-manager', []),

@@ -67,8 +67,9 @@ export function kubeconfigSecret(
   component: Component,
   userName: string,
   cert: CertifiedKeyPair,
+  name = `${componentName(spec, component)}-kubeconfig`,
 ): V1Secret {
-  return secret(spec, `${componentName(spec, component)}-kubeconfig`, component, {
+  return secret(spec, name, component, {
     kubeconfig: renderKubeconfig({
       clusterName: spec.name,
       // In-infra traffic goes to the apiserver's ClusterIP Service, never out and back in.

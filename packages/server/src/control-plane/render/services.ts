@@ -3,6 +3,7 @@ import type { V1Ingress, V1Service } from '@kubernetes/client-node';
 import { type ControlPlaneSpec } from '../spec.js';
 import { componentName, controlPlaneLabels, type Component } from '../names.js';
 
+import { KONNECTIVITY_PORTS } from './konnectivity.js';
 import { PORTS, componentLabels, selector } from './pod-kit.js';
 
 /**
@@ -47,6 +48,16 @@ export function renderControlPlaneServices(spec: ControlPlaneSpec): V1Service[] 
         port: PORTS.apiserver,
         nodePort: spec.expose === 'nodeport' ? spec.nodePorts.api : undefined,
       },
+      // The proxy servers run in the apiserver pods; agents reach them the way kubelets reach the API.
+      ...(spec.konnectivity
+        ? [
+            {
+              name: 'konnectivity',
+              port: KONNECTIVITY_PORTS.agent,
+              nodePort: spec.expose === 'nodeport' ? spec.nodePorts.konnectivity : undefined,
+            },
+          ]
+        : []),
     ]),
     // The join server limits rejected tokens per client address; with the default policy (Cluster)
     // kube-proxy SNATs external traffic to a node's address, so one bad client would put every
