@@ -348,7 +348,7 @@ async function renderedImages() {
     name: 'images',
     namespace: 'images',
     host: '127.0.0.1',
-    nodePorts: { api: 30443, join: 30444 },
+    nodePorts: { api: 30443, join: 30444, konnectivity: 30132 },
     cni: 'flannel',
   });
   const { pki } = await server.completeControlPlanePki(spec, {});

@@ -44,6 +44,10 @@ export interface HostedOnInfraOptions {
   readonly namespace: string;
   readonly apiNodePort?: number;
   readonly joinNodePort?: number;
+  /** The konnectivity agents' NodePort (default 30132). */
+  readonly konnectivityNodePort?: number;
+  /** create's `--konnectivity` (default true). */
+  readonly konnectivity?: boolean;
   /** create's `--wait` (default 4m). */
   readonly wait?: string;
   /** Progress lines (create's own output included). */
@@ -86,21 +90,47 @@ export interface HostedOnInfra {
   cli(args: readonly string[], timeoutMs?: number): Promise<CommandResult>;
   /** The kubectl built from k8s.io/kubernetes/cmd/kubectl, in the admin's namespace, with NAME.kubeconfig. */
   kubectl(args: readonly string[], options?: { input?: string; timeoutMs?: number }): Promise<CommandResult>;
+  /** The same kubectl as a command line to spawn, for what runs until stopped (port-forward, logs -f). */
+  kubectlCommand(args: readonly string[]): { command: string; args: string[] };
   /** The control plane's pods in the infra namespace. */
   controlPlanePods(): Promise<V1Pod[]>;
   /**
    * Boots a hosted worker wired to the admin's namespace: the add-on images (and `extraImages`)
    * imported, the harness bridge CNI config removed (the hosted cluster's flannel brings its own),
-   * and a resolver that refuses at once (CoreDNS's `loop` check must not find itself).
+   * and a resolver that refuses at once (CoreDNS's `loop` check must not find itself). With
+   * `behindNat`, the admin's namespace treats the worker as a NAT gateway would: its connections
+   * out to the infra node leave with the gateway's address, and nothing on the infra side can
+   * open a connection to it (the kubelet's 10250 included).
    */
   startWorker(options: {
     index: number;
     hostname: string;
     dir: string;
     extraImages?: readonly string[];
+    behindNat?: boolean;
   }): Promise<JoinWorker>;
   /** Stops everything; safe to call twice. */
   stop(): Promise<void>;
+}
+
+/**
+ * Makes the admin's namespace a NAT gateway for worker `index`'s subnet towards the infra node's
+ * (198.18.0.0/24): outgoing connections are masqueraded to the gateway's address, and new ones from
+ * the infra side into the subnet are dropped. Replies to the worker's own connections still pass
+ * (conntrack), as through a home router; other workers still reach it (flannel between workers).
+ */
+async function natWorkerSubnet(cpNetns: NetworkNamespace, index: number): Promise<void> {
+  const subnet = `198.18.${String(index)}.0/24`;
+  const infraSide = '198.18.0.0/24';
+  const rules: string[][] = [
+    ['-t', 'nat', '-A', 'POSTROUTING', '-s', subnet, '-d', infraSide, '-j', 'MASQUERADE'],
+    ['-A', 'FORWARD', '-s', infraSide, '-d', subnet, '-m', 'conntrack', '--ctstate', 'NEW', '-j', 'DROP'],
+  ];
+  for (const rule of rules) {
+    const added = await cpNetns.run('iptables', ['-w', ...rule]);
+    if (added.exitCode !== 0)
+      throw new Error(`iptables ${rule.join(' ')} in ${cpNetns.name}: ${added.stderr}`);
+  }
 }
 
 /** The pods of `name`'s components, by component, Ready or not. */
@@ -123,6 +153,8 @@ export async function startHostedOnInfra(options: HostedOnInfraOptions): Promise
   const log = options.log ?? (() => undefined);
   const apiNodePort = options.apiNodePort ?? 30443;
   const joinNodePort = options.joinNodePort ?? 30843;
+  const konnectivity = options.konnectivity ?? true;
+  const konnectivityNodePort = konnectivity ? (options.konnectivityNodePort ?? 30132) : undefined;
   const cleanups: (() => Promise<void>)[] = [];
   let stopped = false;
   const stop = async (): Promise<void> => {
@@ -151,7 +183,8 @@ export async function startHostedOnInfra(options: HostedOnInfraOptions): Promise
       name: options.name,
       namespace: options.namespace,
       host,
-      nodePorts: { api: apiNodePort, join: joinNodePort },
+      nodePorts: { api: apiNodePort, join: joinNodePort, konnectivity: konnectivityNodePort },
+      konnectivity,
     });
     const { pki } = await completeControlPlanePki(spec, {});
     const controlPlaneImages = workloadImages(renderControlPlane(spec, pki));
@@ -197,6 +230,9 @@ export async function startHostedOnInfra(options: HostedOnInfraOptions): Promise
       [
         ...['create', options.name, '-n', options.namespace, '--host', host],
         ...['--api-node-port', String(apiNodePort), '--join-node-port', String(joinNodePort)],
+        ...(konnectivityNodePort === undefined
+          ? ['--konnectivity=false']
+          : ['--konnectivity-node-port', String(konnectivityNodePort)]),
         ...['--kubeconfig', infraKubeconfigPath, '--wait', options.wait ?? '4m'],
       ],
       360_000,
@@ -264,12 +300,14 @@ export async function startHostedOnInfra(options: HostedOnInfraOptions): Promise
         return kubeConfig;
       },
       cli: (args, timeoutMs) => cli(args, timeoutMs),
+      kubectlCommand: (args) => cpNetns.command(kubectl, ['--kubeconfig', kubeconfigPath, ...args]),
       kubectl(args, { input, timeoutMs = 120_000 } = {}) {
         const inside = cpNetns.command(kubectl, ['--kubeconfig', kubeconfigPath, ...args]);
         return runCommand(inside.command, inside.args, { cwd: dir, timeoutMs, input });
       },
       controlPlanePods,
-      async startWorker({ index, hostname, dir: workerDir, extraImages = [] }) {
+      async startWorker({ index, hostname, dir: workerDir, extraImages = [], behindNat = false }) {
+        if (behindNat) await natWorkerSubnet(cpNetns, index);
         const worker = await startJoinWorker({
           cluster: { cpNetns },
           index,

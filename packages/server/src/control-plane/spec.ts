@@ -44,6 +44,8 @@ export interface ControlPlaneSpecInput {
   readonly cni?: Cni | undefined;
   /** Whether kubelets are reached through konnectivity (default: yes, except behind an ingress). */
   readonly konnectivity?: boolean | undefined;
+  /** How many kube-apiserver pods (default 1); each has its konnectivity proxy server. */
+  readonly apiserverReplicas?: number | undefined;
   /** PersistentVolumeClaim size for etcd; null for an emptyDir (data lost with the pod). */
   readonly etcdStorage?: string | null | undefined;
   readonly serviceCidr?: string | undefined;
@@ -78,6 +80,7 @@ export const FLAG_FIELD_NAMES: SpecFieldNames = {
   konnectivityNodePort: '--konnectivity-node-port',
   cni: '--cni',
   konnectivity: '--konnectivity',
+  apiserverReplicas: '--apiserver-replicas',
   etcdStorage: '--etcd-storage',
   serviceCidr: '--service-cidr',
   podCidr: '--pod-cidr',
@@ -118,6 +121,8 @@ export interface ControlPlaneSpec {
    * on every worker that dials out to it, so logs/exec/port-forward work for workers it cannot route to.
    */
   readonly konnectivity: boolean;
+  /** kube-apiserver pods; with konnectivity every agent keeps a tunnel to each one's proxy server. */
+  readonly apiserverReplicas: number;
   /** PersistentVolumeClaim size for etcd, or undefined for an emptyDir (data lost with the pod). */
   readonly etcdStorage: string | undefined;
   readonly serviceCidr: string;
@@ -241,6 +246,12 @@ export function buildControlPlaneSpec(
   }
 
   const cni = oneOf(input.cni ?? SPEC_DEFAULTS.cni, fields.cni, CNIS);
+  const apiserverReplicas = input.apiserverReplicas ?? 1;
+  if (!Number.isInteger(apiserverReplicas) || apiserverReplicas < 1 || apiserverReplicas > 5) {
+    throw invalidArgument(
+      `Expected ${fields.apiserverReplicas} to be a whole number from 1 to 5, got ${JSON.stringify(apiserverReplicas)}`,
+    );
+  }
   const storage = input.etcdStorage === undefined ? SPEC_DEFAULTS.etcdStorage : input.etcdStorage;
   if (storage !== null && !QUANTITY.test(storage)) {
     throw invalidArgument(
@@ -292,6 +303,7 @@ export function buildControlPlaneSpec(
     nodePorts,
     cni,
     konnectivity,
+    apiserverReplicas,
     etcdStorage,
     serviceCidr: service.text,
     podCidr: pod.text,
@@ -324,6 +336,7 @@ const STORED_FIELD_NAMES: SpecFieldNames = {
   konnectivityNodePort: 'spec.json nodePorts.konnectivity',
   cni: 'spec.json cni',
   konnectivity: 'spec.json konnectivity',
+  apiserverReplicas: 'spec.json apiserverReplicas',
   etcdStorage: 'spec.json etcdStorage',
   serviceCidr: 'spec.json serviceCidr',
   podCidr: 'spec.json podCidr',
@@ -362,6 +375,14 @@ export function fromStoredSpec(text: string, source: string): ControlPlaneSpec {
       `${source}: expected ${STORED_FIELD_NAMES[key]} to be true or false, got ${JSON.stringify(value)}`,
     );
   };
+  const numberField = (key: 'apiserverReplicas'): number | undefined => {
+    const value = field(key);
+    if (value === undefined || typeof value === 'number') return value;
+    throw new ValidationError(
+      'INVALID_ARGUMENT',
+      `${source}: expected ${STORED_FIELD_NAMES[key]} to be a number, got ${JSON.stringify(value)}`,
+    );
+  };
   const ports = field('nodePorts') ?? {};
   const port = (key: 'api' | 'join' | 'konnectivity'): number | undefined => {
     const value = (ports as Record<string, unknown>)[key];
@@ -384,6 +405,7 @@ export function fromStoredSpec(text: string, source: string): ControlPlaneSpec {
         nodePorts: { api: port('api'), join: port('join'), konnectivity: port('konnectivity') },
         cni: stringField('cni') as Cni | undefined,
         konnectivity: booleanField('konnectivity'),
+        apiserverReplicas: numberField('apiserverReplicas'),
         etcdStorage: stringField('etcdStorage') ?? null,
         serviceCidr: stringField('serviceCidr'),
         podCidr: stringField('podCidr'),

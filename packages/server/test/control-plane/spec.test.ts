@@ -107,6 +107,8 @@ describe('buildControlPlaneSpec', () => {
       { expose: 'ingress', konnectivity: true },
       /--konnectivity is not supported with --expose ingress/,
     );
+    rejects({ apiserverReplicas: 0 }, /--apiserver-replicas to be a whole number from 1 to 5, got 0/);
+    rejects({ apiserverReplicas: 1.5 }, /--apiserver-replicas .*got 1\.5/);
     rejects({ expose: 'loadbalancer', nodePorts: { api: 30443 } }, /only used with --expose nodeport/);
   });
 

@@ -20,6 +20,7 @@ export const SPEC_FLAGS = {
   'konnectivity-node-port': { type: 'string' },
   cni: { type: 'string' },
   konnectivity: { type: 'string' },
+  'apiserver-replicas': { type: 'string' },
   'etcd-storage': { type: 'string' },
   'service-cidr': { type: 'string' },
   'pod-cidr': { type: 'string' },
@@ -51,6 +52,8 @@ export const SPEC_HELP = `  -n, --namespace NS        infra namespace to create 
                             kubectl logs/exec/port-forward work for workers behind NAT or in
                             networks the infra cluster cannot route to. With false the apiserver
                             dials each kubelet's address itself
+  --apiserver-replicas N    kube-apiserver pods (default 1, at most 5); with konnectivity each has
+                            a proxy server and every agent keeps a tunnel to each
   --cni KIND                flannel (default) or none
   --etcd-storage SIZE       etcd PersistentVolumeClaim size (default 1Gi), or none for an emptyDir
   --service-cidr CIDR       hosted Service CIDR (default 10.3.0.0/24; CoreDNS on its 10th IP)
@@ -90,6 +93,7 @@ export function specInputFromFlags(
       konnectivity: portFlag(str('konnectivity-node-port'), '--konnectivity-node-port'),
     },
     konnectivity: booleanFlag(str('konnectivity'), '--konnectivity'),
+    apiserverReplicas: countFlag(str('apiserver-replicas'), '--apiserver-replicas'),
     cni: str('cni') as Cni | undefined,
     etcdStorage: storage === 'none' ? null : storage,
     serviceCidr: str('service-cidr'),
@@ -154,6 +158,13 @@ function booleanFlag(text: string | undefined, flag: string): boolean | undefine
   if (text === undefined) return undefined;
   if (text === 'true' || text === 'false') return text === 'true';
   throw invalidArgument(`Expected ${flag} to be true or false (${flag}=false), got ${JSON.stringify(text)}`);
+}
+
+function countFlag(text: string | undefined, flag: string): number | undefined {
+  if (text === undefined) return undefined;
+  if (!/^\d{1,3}$/.test(text))
+    throw invalidArgument(`Expected ${flag} to be a whole number, got ${JSON.stringify(text)}`);
+  return Number(text);
 }
 
 function portFlag(text: string | undefined, flag: string): number | undefined {

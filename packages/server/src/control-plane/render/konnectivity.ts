@@ -108,8 +108,9 @@ export function renderKonnectivityServer(spec: ControlPlaneSpec): {
         { name: 'knp-health', containerPort: KONNECTIVITY_PORTS.health },
       ],
       resources: { requests: { cpu: '20m', memory: '32Mi' }, limits: { memory: '256Mi' } },
-      // The apiserver pod runs as root (port 443); this container does not need to.
-      securityContext: { ...RESTRICTED_CONTAINER, runAsNonRoot: true, runAsUser: 65532, runAsGroup: 65532 },
+      // As the pod (root, for the apiserver's port 443): the Secret files are root's, 0400 like the
+      // apiserver's own. Every capability dropped, so root here is only the owner of those files.
+      securityContext: RESTRICTED_CONTAINER,
       // /readyz says "no agent" until a worker has joined, which must not hold `create` back: only
       // liveness. The server's /healthz answers as long as it serves.
       livenessProbe: {

@@ -162,7 +162,11 @@ export function deployment(
       namespace: spec.namespace,
       labels: componentLabels(spec, component),
     },
-    spec: { replicas: 1, selector: { matchLabels: selector(spec, component) }, template },
+    spec: {
+      replicas: component === 'apiserver' ? spec.apiserverReplicas : 1,
+      selector: { matchLabels: selector(spec, component) },
+      template,
+    },
   };
 }
 export function kubeconfigArgs(): string[] {
