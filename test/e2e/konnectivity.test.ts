@@ -89,6 +89,26 @@ describe('logs, exec, port-forward and cp through konnectivity, to a worker behi
         p.metadata.deletionTimestamp === undefined,
     );
 
+  /**
+   * Whether there are two apiserver pods (none of them `gone`) and each one's proxy server has a
+   * tunnel from the agent: its /readyz says ok only then.
+   */
+  const bothServersHaveTheAgent = async (gone?: string): Promise<true | undefined> => {
+    const pods = await apiservers();
+    if (pods.length !== 2 || pods.some((p) => p.metadata?.name === gone)) return undefined;
+    const ready = await Promise.all(
+      pods.map((p) =>
+        cluster.infra.node.exec('curl', [
+          '-s',
+          '--max-time',
+          '3',
+          `http://${p.status?.podIP ?? ''}:8134/readyz`,
+        ]),
+      ),
+    );
+    return ready.every((r) => r.stdout.trim() === 'ok') ? true : undefined;
+  };
+
   it(
     '1. a control plane with konnectivity, and a worker behind NAT that joins through it',
     { timeout: 900_000 },
@@ -260,21 +280,9 @@ describe('logs, exec, port-forward and cp through konnectivity, to a worker behi
       // Each proxy server answers /readyz ok only once an agent has a tunnel to it; the agent counts
       // the servers' Leases and reconnects through the Service until it holds both.
       const start = Date.now();
-      await eventually('both proxy servers to have the agent', 180_000, async () => {
-        const pods = await apiservers();
-        if (pods.length !== 2) return undefined;
-        const ready = await Promise.all(
-          pods.map((p) =>
-            cluster.infra.node.exec('curl', [
-              '-s',
-              '--max-time',
-              '3',
-              `http://${p.status?.podIP ?? ''}:8134/readyz`,
-            ]),
-          ),
-        );
-        return ready.every((r) => r.stdout.trim() === 'ok') ? true : undefined;
-      }).catch(async (error: unknown) => {
+      await eventually('both proxy servers to have the agent', 180_000, () =>
+        bothServersHaveTheAgent(),
+      ).catch(async (error: unknown) => {
         throw new Error(`${String(error)}\n${await report()}`);
       });
       const leases = await cluster.kubectl([
@@ -312,6 +320,11 @@ describe('logs, exec, port-forward and cp through konnectivity, to a worker behi
         outcomes.slice(-5).every((o) => o.ok),
         `logs did not recover: ${JSON.stringify(outcomes)}`,
       );
+      // The Deployment replaces the pod; the agent finds the new server by its Lease and connects.
+      await eventually('the agent at the replacement proxy server too', 180_000, () =>
+        bothServersHaveTheAgent(victim.metadata?.name),
+      );
+      console.log(`# the replacement proxy server has the agent ${Date.now() - killedAt} ms after the kill`);
     },
   );
 
@@ -321,14 +334,20 @@ describe('logs, exec, port-forward and cp through konnectivity, to a worker behi
     async () => {
       const recreated = await recreate(['--konnectivity=false']);
       assert.equal(recreated.exitCode, 0, `${recreated.stdout}\n${recreated.stderr}`);
-      // create waits for the new apiserver pod Ready; the old one may still be terminating.
-      await eventually('the apiserver pods without a proxy server', 120_000, async () => {
-        const pods = await apiservers();
+      // create waits for the new apiserver pod Ready; the old ones may still be terminating, and
+      // kubectl must meet the new one: wait until no pod with a proxy server is left at all.
+      await eventually('no apiserver pod with a proxy server, terminating or not', 180_000, async () => {
+        const pods = (await cluster.controlPlanePods()).filter(
+          (p) => p.metadata?.name?.startsWith(`${NAME}-apiserver`) === true,
+        );
         return pods.length > 0 &&
           pods.every((p) => (p.spec?.containers ?? []).every((c) => c.name !== 'konnectivity-server'))
           ? true
           : undefined;
       });
+      await eventually('the API through the NodePort', 60_000, async () =>
+        (await cluster.kubectl(['get', '--raw', '/readyz'])).exitCode === 0 ? true : undefined,
+      );
       const started = Date.now();
       const logs = await cluster.kubectl(['logs', 'pod/web', '--request-timeout=40s'], { timeoutMs: 60_000 });
       assert.notEqual(logs.exitCode, 0, `kubectl logs answered without konnectivity: ${logs.stdout}`);
