@@ -209,6 +209,16 @@ describe('logs, exec, port-forward and cp through konnectivity, to a worker behi
         ...['-o', 'jsonpath={.items[*].spec.nodeName} {.items[*].status.phase}'],
       ]);
       assert.equal(agents.stdout.trim(), `${WORKER} Running`, await report());
+      // The proxy server's metrics (its health port, reachable from the node): one agent tunnel.
+      const [apiserver] = await apiservers();
+      const metrics = await cluster.infra.node.exec('curl', [
+        ...['-s', '--max-time', '5', `http://${apiserver?.status?.podIP ?? ''}:8134/metrics`],
+      ]);
+      assert.match(
+        metrics.stdout,
+        /^konnectivity_network_proxy_server_ready_backend_connections 1$/m,
+        metrics.stdout,
+      );
     },
   );
 
@@ -289,6 +299,19 @@ describe('logs, exec, port-forward and cp through konnectivity, to a worker behi
         ...['get', 'leases', '-n', 'kube-system', '-l', 'k8s-app=konnectivity-server', '-o', 'name'],
       ]);
       assert.equal(leases.stdout.trim().split('\n').length, 2, leases.stdout);
+      // The agent's own count, from its metrics (127.0.0.1:8093 on the node, hostNetwork).
+      const metrics = await worker.host.exec('curl', [
+        '-s',
+        '--max-time',
+        '5',
+        'http://127.0.0.1:8093/metrics',
+      ]);
+      assert.match(
+        metrics.stdout,
+        /^konnectivity_network_proxy_agent_open_server_connections 2$/m,
+        metrics.stdout,
+      );
+      assert.match(metrics.stdout, /^konnectivity_network_proxy_agent_known_server_count 2$/m);
       console.log(
         `# 2 apiservers: the agent holds a tunnel to both proxy servers ${Date.now() - start} ms after create`,
       );

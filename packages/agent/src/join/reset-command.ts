@@ -10,7 +10,8 @@ import { vipWithPrefix } from '../node/render-node-files.js';
 export const RESET_HELP = `Usage: k8s-join reset [--root DIR]
 
 Undoes \`k8s-join join\` on this machine, from the record it left in ${NODE_PATHS.state}:
-  - stops and disables k8s-join-forwarder.service and kubelet.service, removes their unit files
+  - stops and disables kubelet.service and the forwarders (k8s-join-forwarder.service, and
+    k8s-join-konnectivity-forwarder.service where the join made one), removes their unit files
   - removes the API VIP from lo
   - deletes the files join wrote (CA, bootstrap kubeconfig, kubelet config and flags, upstreams)
   - deletes the credentials the kubelet obtained with them (${NODE_PATHS.kubeletKubeconfig},
@@ -39,16 +40,27 @@ export async function runResetCommand(argv: readonly string[], deps: ResetComman
     out(`nothing to reset: no join recorded in ${NODE_PATHS.state}`);
     return 0;
   }
-  // Newest first: the kubelet goes before the forwarder, so its API connections close and the
-  // forwarder's drain on SIGTERM has nothing to wait for.
-  for (const unit of [...state.units].reverse()) {
-    // A unit that is already gone is what reset wants; only report other failures.
-    const result = await system.run('systemctl', ['disable', '--now', unit]);
-    out(
-      result.exitCode === 0
-        ? `[units] stopped and disabled ${unit}`
-        : `[units] ${unit}: ${result.stderr.trim() || 'not loaded'}`,
-    );
+  // Newest first: the kubelet goes before the forwarders, so its API connections close. The
+  // forwarders go together, in one systemctl call (systemd runs the stop jobs at once): pods still
+  // running on the machine (kube-proxy's watches, the konnectivity agent's tunnel) keep
+  // connections open, and each forwarder waits its drain timeout for them.
+  const [newest, ...rest] = [...state.units].reverse();
+  for (const batch of [newest === undefined ? [] : [newest], rest]) {
+    if (batch.length === 0) continue;
+    const together = await system.run('systemctl', ['disable', '--now', ...batch]);
+    for (const unit of batch) {
+      // One unit that is gone fails the whole call: then each on its own. A unit that is already
+      // gone is what reset wants; only report other failures.
+      const result =
+        together.exitCode === 0 || batch.length === 1
+          ? together
+          : await system.run('systemctl', ['disable', '--now', unit]);
+      out(
+        result.exitCode === 0
+          ? `[units] stopped and disabled ${unit}`
+          : `[units] ${unit}: ${result.stderr.trim() || 'not loaded'}`,
+      );
+    }
   }
   const vip = await system.run('ip', ['addr', 'del', vipWithPrefix(state.vip), 'dev', 'lo']);
   out(vip.exitCode === 0 ? `[network] removed ${state.vip} from lo` : `[network] ${state.vip} was not on lo`);

@@ -1,10 +1,12 @@
 // Waits for every control-plane pod to be Ready, the join server's included: the hosted /readyz
 // says the API answers, but until the join server's pod is Ready no worker can join, and a wrong
 // --join-server-image would otherwise only show when the first k8s-join fails.
-import type { KubeConfig, V1Pod } from '@kubernetes/client-node';
+import type { KubeConfig, V1Deployment, V1Pod, V1StatefulSet } from '@kubernetes/client-node';
 import { K8sOnK8sError } from '@k8s-on-k8s/shared';
 import { COMPONENT_LABEL, CONTROL_PLANE_LABEL } from '../contract.js';
 import { COMPONENTS, type Component } from './names.js';
+import { listObjects } from '../kube/apply.js';
+import { KINDS } from './kinds.js';
 import { listControlPlanePods, podProblem } from './pod-problems.js';
 
 export interface WaitForPodsOptions {
@@ -30,7 +32,37 @@ function notReady(pods: readonly V1Pod[]): { missing: Component[]; problems: str
 }
 
 /**
- * Resolves once every component has a Ready pod and no pod of the control plane is unready (an old
+ * One line per Deployment or StatefulSet whose rollout of the last applied spec is not done: a
+ * re-run of `create` that changes a pod template (or the replicas) leaves the old pods Ready and
+ * answering for a while, so Ready pods alone would say "done" before the new ones exist.
+ */
+async function unfinishedRollouts(
+  infra: KubeConfig,
+  spec: { readonly name: string; readonly namespace: string },
+): Promise<string[]> {
+  const selector = `${CONTROL_PLANE_LABEL}=${spec.name}`;
+  const workloads = [
+    ...((await listObjects(infra, KINDS.deployment, spec.namespace, selector)) as V1Deployment[]),
+    ...((await listObjects(infra, KINDS.statefulSet, spec.namespace, selector)) as V1StatefulSet[]),
+  ];
+  return workloads.flatMap((workload) => {
+    const wanted = workload.spec?.replicas ?? 1;
+    const status = workload.status;
+    const done =
+      (status?.observedGeneration ?? 0) >= (workload.metadata?.generation ?? 1) &&
+      (status?.updatedReplicas ?? 0) === wanted &&
+      (status?.replicas ?? 0) === wanted &&
+      (status?.readyReplicas ?? 0) === wanted;
+    return done
+      ? []
+      : [
+          `${workload.kind ?? 'workload'} ${workload.metadata?.name ?? '?'} rolling out: ${String(status?.updatedReplicas ?? 0)} of ${String(wanted)} updated, ${String(status?.readyReplicas ?? 0)} ready`,
+        ];
+  });
+}
+
+/**
+ * Resolves once every Deployment and StatefulSet has rolled out, every component has a Ready pod and no pod of the control plane is unready (an old
  * one still terminating counts as unready); rejects with TIMEOUT naming each pod's problem.
  */
 export async function waitForControlPlanePods(
@@ -43,7 +75,9 @@ export async function waitForControlPlanePods(
   const started = now();
   let lastProgress = started;
   for (;;) {
-    const { missing, problems } = notReady(await listControlPlanePods(infra, spec));
+    const pods = notReady(await listControlPlanePods(infra, spec));
+    const missing = pods.missing;
+    const problems = [...(await unfinishedRollouts(infra, spec)), ...pods.problems];
     if (missing.length === 0 && problems.length === 0) return;
     const why = [...(missing.length > 0 ? [`no Ready pod of ${missing.join(', ')}`] : []), ...problems].join(
       '; ',

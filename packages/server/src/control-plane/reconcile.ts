@@ -125,6 +125,16 @@ export async function ensureControlPlane(
     },
     explain: () => describePodProblems(deps.infra, spec),
   });
+  // Before the hosted assets: on a re-run that rolls the apiserver, /readyz may have been the old
+  // pod's answer, and its Service loses every endpoint for a moment while the pods change over.
+  await waitForControlPlanePods(deps.infra, spec, {
+    timeoutMs: Math.max(0, options.readyTimeoutMs - (Date.now() - waitStart)),
+    waitMs: options.readyTimeoutMs,
+    onProgress: (message) => {
+      deps.onEvent({ type: 'Waiting', message });
+    },
+  });
+  deps.onEvent({ type: 'PodsReady', afterMs: Date.now() - waitStart });
   const hosted = kubeConfigFromString(adminKubeconfig);
   const installed = await applyObjects(hosted, renderHostedAssets(spec));
   deps.onEvent({ type: 'HostedAssetsInstalled', count: installed.length });
@@ -134,14 +144,6 @@ export async function ensureControlPlane(
     .catch((error: unknown) => {
       throw kubernetesError('read the hosted /version', error);
     });
-  await waitForControlPlanePods(deps.infra, spec, {
-    timeoutMs: Math.max(0, options.readyTimeoutMs - (Date.now() - waitStart)),
-    waitMs: options.readyTimeoutMs,
-    onProgress: (message) => {
-      deps.onEvent({ type: 'Waiting', message });
-    },
-  });
-  deps.onEvent({ type: 'PodsReady', afterMs: Date.now() - waitStart });
   return { ...ensured, ready: true, hostedAssets: installed.length, serverVersion: version.gitVersion };
 }
 
