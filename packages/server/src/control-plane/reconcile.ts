@@ -114,17 +114,19 @@ export async function ensureControlPlane(
   }
 
   const waitStart = Date.now();
-  await waitForReadyz({
-    url: ensured.apiUrl,
-    caPem: pki.ca.certPem,
-    clientCertPem: pki.admin.certPem,
-    clientKeyPem: pki.admin.keyPem,
-    timeoutMs: options.readyTimeoutMs,
-    onProgress: (message) => {
-      deps.onEvent({ type: 'Waiting', message });
-    },
-    explain: () => describePodProblems(deps.infra, spec),
-  });
+  const readyz = (): Promise<unknown> =>
+    waitForReadyz({
+      url: ensured.apiUrl,
+      caPem: pki.ca.certPem,
+      clientCertPem: pki.admin.certPem,
+      clientKeyPem: pki.admin.keyPem,
+      timeoutMs: options.readyTimeoutMs,
+      onProgress: (message) => {
+        deps.onEvent({ type: 'Waiting', message });
+      },
+      explain: () => describePodProblems(deps.infra, spec),
+    });
+  await readyz();
   // Before the hosted assets: on a re-run that rolls the apiserver, /readyz may have been the old
   // pod's answer, and its Service loses every endpoint for a moment while the pods change over.
   await waitForControlPlanePods(deps.infra, spec, {
@@ -135,6 +137,9 @@ export async function ensureControlPlane(
     },
   });
   deps.onEvent({ type: 'PodsReady', afterMs: Date.now() - waitStart });
+  // Through the public address once more: after a rollout the infra cluster's kube-proxy may take
+  // a moment to send the Service to the new pod (until then the NodePort refuses).
+  await readyz();
   const hosted = kubeConfigFromString(adminKubeconfig);
   const installed = await applyObjects(hosted, renderHostedAssets(spec));
   deps.onEvent({ type: 'HostedAssetsInstalled', count: installed.length });
