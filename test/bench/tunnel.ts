@@ -20,6 +20,7 @@ import {
   eventually,
   joinCommandArgs,
   runCommand,
+  shellPod,
   startHostedOnInfra,
   type HostedOnInfra,
   type JoinWorker,
@@ -104,20 +105,7 @@ async function main(): Promise<void> {
   const { token } = JSON.parse(minted.stdout) as { token: string };
   await must('k8s-join', worker.agent(joinCommandArgs(hosted, token, '4m'), 300_000));
   // nc -l serves BYTES to each connection, again and again.
-  const pod = {
-    apiVersion: 'v1',
-    kind: 'Pod',
-    metadata: { name: 'shell', namespace: 'default' },
-    spec: {
-      containers: [
-        {
-          name: 'shell',
-          image: SHELL_IMAGE,
-          command: ['sh', '-c', `while true; do head -c ${String(BYTES)} /dev/zero | nc -l -p 9000; done`],
-        },
-      ],
-    },
-  };
+  const pod = shellPod('shell', `while true; do head -c ${String(BYTES)} /dev/zero | nc -l -p 9000; done`);
   await must('apply', hosted.kubectl(['apply', '-f', '-'], { input: JSON.stringify(pod) }));
   await must(
     'wait',

@@ -18,6 +18,7 @@ import {
   PROBE_IMAGE,
   SHELL_IMAGE,
   eventually,
+  shellPod,
   joinCommandArgs,
   startHostedOnInfra,
   type HostedOnInfra,
@@ -175,20 +176,7 @@ describe('logs, exec, port-forward and cp through konnectivity, to a worker behi
         apiVersion: 'v1',
         kind: 'List',
         items: [
-          {
-            apiVersion: 'v1',
-            kind: 'Pod',
-            metadata: { name: 'shell', namespace: 'default' },
-            spec: {
-              containers: [
-                {
-                  name: 'shell',
-                  image: SHELL_IMAGE,
-                  command: ['sh', '-c', 'i=0; while true; do echo "tick $i"; i=$((i+1)); sleep 1; done'],
-                },
-              ],
-            },
-          },
+          shellPod('shell', 'i=0; while true; do echo "tick $i"; i=$((i+1)); sleep 1; done'),
           {
             apiVersion: 'v1',
             kind: 'Pod',

@@ -42,7 +42,7 @@ export {
   type UnpackedImage,
 } from './image/image-archive.js';
 export { PROBE_IMAGE } from './image/probe-image.js';
-export { SHELL_IMAGE } from './image/shell-image.js';
+export { SHELL_IMAGE, shellPod } from './image/shell-image.js';
 export { NODE_IMAGES_MOUNT, importImages, nodeImages } from './image/node-images.js';
 
 // net/: test network namespaces and the links between them and this machine.

@@ -3,7 +3,8 @@
 export * from './contract.js';
 export { SERVER_VERSION } from './version.js';
 
-export { buildControlPlaneSpec, fromStoredSpec, toStoredSpec } from './control-plane/spec.js';
+export { buildControlPlaneSpec } from './control-plane/spec.js';
+export { fromStoredSpec, toStoredSpec } from './control-plane/stored-spec.js';
 export type { ControlPlaneSpec, ControlPlaneSpecInput } from './control-plane/spec.js';
 export { COMPONENTS, componentName, specConfigMapName } from './control-plane/names.js';
 export type { Component } from './control-plane/names.js';

@@ -18,7 +18,8 @@ import { PKI_NAMES, pkiSecretName, type PkiName } from './pki.js';
 import { readExistingPki } from './reconcile.js';
 import { renderAdminKubeconfig } from './render/admin-kubeconfig.js';
 import { sumResourceRequests, type ResourceTotals } from './resources.js';
-import { fromStoredSpec, publicApiUrl, publicJoinUrl, type ControlPlaneSpec } from './spec.js';
+import { publicApiUrl, publicJoinUrl, type ControlPlaneSpec } from './spec.js';
+import { fromStoredSpec } from './stored-spec.js';
 
 /** One component's workload as the infra cluster reports it. */
 export interface ComponentStatus {

@@ -8,12 +8,11 @@ import {
   publicKonnectivityPort,
   withNodePorts,
   FLAG_FIELD_NAMES,
-  fromStoredSpec,
-  toStoredSpec,
   type Cni,
   type ControlPlaneSpecInput,
   type Exposure,
 } from '../../src/control-plane/spec.js';
+import { fromStoredSpec, toStoredSpec } from '../../src/control-plane/stored-spec.js';
 
 const base: ControlPlaneSpecInput = { name: 'dev', namespace: 'team-a', host: 'api.example.com' };
 

@@ -3,7 +3,8 @@
 import type { V1ConfigMap, V1Secret } from '@kubernetes/client-node';
 import { renderKubeconfig, type CertifiedKeyPair } from '@k8s-on-k8s/shared';
 import { stringify as stringifyYaml } from 'yaml';
-import { toStoredSpec, type ControlPlaneSpec } from '../spec.js';
+import { type ControlPlaneSpec } from '../spec.js';
+import { toStoredSpec } from '../stored-spec.js';
 import { pkiSecretData, pkiSecretName, type ControlPlanePki, type PkiName } from '../pki.js';
 import { DATA_LABEL } from '../../contract.js';
 import { componentName, controlPlaneLabels, specConfigMapName, type Component } from '../names.js';
