@@ -34,7 +34,7 @@ import {
 
 const NAME = 'dev';
 const NAMESPACE = 'team-a';
-const NODE_PORTS = { api: 30443, join: 30843 };
+const NODE_PORTS = { api: 30443, join: 30843, konnectivity: 30132 };
 
 /** What was seen of one component's pod, in ms after create started. */
 interface PodTimeline {
@@ -100,6 +100,7 @@ describe('a hosted control plane as real pods on an infra cluster node', () => {
       [
         ...[NAME, '-n', NAMESPACE, '--host', infra.nodeAddress],
         ...['--api-node-port', String(NODE_PORTS.api), '--join-node-port', String(NODE_PORTS.join)],
+        ...['--konnectivity-node-port', String(NODE_PORTS.konnectivity)],
         ...['--kubeconfig', infra.api.adminKubeconfigPath, '--wait', '0'],
       ],
       {
@@ -227,6 +228,7 @@ describe('a hosted control plane as real pods on an infra cluster node', () => {
         ...['netns', 'exec', infra.node.netns, process.execPath, K8S_ON_K8S_BIN, 'create'],
         ...[NAME, '-n', NAMESPACE, '--host', infra.nodeAddress],
         ...['--api-node-port', String(NODE_PORTS.api), '--join-node-port', String(NODE_PORTS.join)],
+        ...['--konnectivity-node-port', String(NODE_PORTS.konnectivity)],
         ...['--kubeconfig', kubeconfig, '--wait', '2m'],
       ],
       { cwd: dir, reject: false, timeout: 180_000, all: true },

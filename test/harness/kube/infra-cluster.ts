@@ -104,7 +104,7 @@ export const INFRA_CLUSTER_DNS = '10.0.0.10';
  * The node's add-ons, rendered by the product itself: the infra node is a k8s-join worker of the
  * infra cluster (the VIP on its lo, the forwarder relaying VIP:443 to the infra apiserver), exactly
  * what renderHostedAssets assumes of a hosted cluster's workers. So: node-bootstrap RBAC, the
- * kube-proxy DaemonSet and CoreDNS on INFRA_CLUSTER_DNS; no CNI (the node's bridge serves). Plus the
+ * kube-proxy DaemonSet and CoreDNS on INFRA_CLUSTER_DNS; no CNI (the node's bridge serves), no konnectivity. Plus the
  * `kubernetes` Service's EndpointSlice, VIP:443: the harness apiserver runs with
  * --endpoint-reconciler-type=none, and in-cluster clients (CoreDNS) reach the API through it.
  */
@@ -115,6 +115,8 @@ export function renderInfraAddons(): KubernetesObject[] {
     host: CP_ADDRESS,
     serviceCidr: SERVICE_CIDR,
     cni: 'none',
+    // The infra apiserver is the harness's own process on this machine: it reaches its node directly.
+    konnectivity: false,
   });
   if (spec.clusterDnsIp !== INFRA_CLUSTER_DNS) throw new Error(`cluster DNS is ${spec.clusterDnsIp}`);
   const endpoints = {
