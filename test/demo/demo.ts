@@ -23,6 +23,7 @@ import {
   KUBE_BINARIES,
   PROBE_IMAGE,
   REPO_ROOT,
+  SHELL_IMAGE,
   cleanupStaleTestResources,
   ensureWorkerRoot,
   isProcessAlive,
@@ -59,6 +60,10 @@ interface PlaygroundState {
   readonly workers: readonly { readonly name: string; readonly address: string; readonly netns: string }[];
   /** The kubectl built from k8s.io/kubernetes. */
   readonly kubectl: string;
+  /** An image with a shell (busybox), imported on the workers, for `kubectl run … -- sh`. */
+  readonly shellImage: string;
+  /** The probe image (agnhost-like `serve`/`resolve`), imported on the workers. */
+  readonly probeImage: string;
   readonly log: string;
 }
 
@@ -318,11 +323,14 @@ try {
             index: i + 1,
             hostname,
             dir,
-            extraImages: KEEPER ? [PROBE_IMAGE] : [],
+            extraImages: KEEPER ? [PROBE_IMAGE, SHELL_IMAGE] : [],
+            // As in the deployments this is for: the control plane cannot route to the worker,
+            // so the apiserver reaches kubelets (logs, exec) only through konnectivity.
+            behindNat: true,
           });
           workers.push(worker);
           say(
-            `${hostname} is up at ${worker.address}, routed to the infra node ${hosted.host} through ${hosted.cpNetns.name}; kube-proxy, flannel and CoreDNS images imported`,
+            `${hostname} is up at ${worker.address} behind NAT (it reaches the infra node ${hosted.host} through ${hosted.cpNetns.name}; nothing routes back); kube-proxy, flannel, CoreDNS and konnectivity-agent images imported`,
           );
           return worker;
         }),
@@ -355,6 +363,12 @@ try {
   await phase('kubectl: the hosted cluster; the control plane on the infra', async () => {
     await showKubectl(hosted, ['get', 'nodes', '-o', 'wide'], 'kubectl get nodes -o wide');
     await showKubectl(hosted, ['get', 'pods', '-A', '-o', 'wide'], 'kubectl get pods -A -o wide');
+    // The workers are behind NAT: these logs come from their kubelets through konnectivity.
+    await showKubectl(
+      hosted,
+      ['-n', 'kube-system', 'logs', '-l', 'k8s-app=kube-dns', '--tail', '2', '--prefix'],
+      'kubectl -n kube-system logs -l k8s-app=kube-dns --tail 2 --prefix   # through konnectivity',
+    );
     // A later --kubeconfig wins: the infra admin's, as the admin's namespace reaches the infra API.
     await showKubectl(
       hosted,
@@ -427,6 +441,8 @@ async function keepPlayground(hosted: HostedOnInfra, booted: readonly JoinWorker
     nodePortNetns: hosted.cpNetns.name,
     workers: booted.map((w) => ({ name: w.hostname, address: w.address, netns: w.host.netns })),
     kubectl,
+    shellImage: SHELL_IMAGE,
+    probeImage: PROBE_IMAGE,
     log: LOG_FILE,
   };
   await writeFile(STATE_FILE, `${JSON.stringify(state, null, 2)}\n`);
@@ -441,6 +457,8 @@ async function keepPlayground(hosted: HostedOnInfra, booted: readonly JoinWorker
     '  k -n kube-system logs -l k8s-app=kube-dns                    # CoreDNS',
     `  k run hello --image ${PROBE_IMAGE} -- serve --port 8080   # imported on the workers`,
     '  k logs hello; k exec hello -- /probe resolve kubernetes.default.svc.cluster.local',
+    `  k run sh --image ${SHELL_IMAGE} -- sleep 3600; k exec sh -- sh -c 'echo ok'   # a shell, imported too`,
+    '  (the workers are behind NAT: logs and exec reach their kubelets through konnectivity)',
     `  ${relative(kubectl)} --kubeconfig ${relative(infraKubeconfig)} get pods,pvc -n ${NAMESPACE} -o wide   # the control plane as pods`,
     `  ip netns exec ${hosted.cpNetns.name} ${relative(kubectl)} --kubeconfig ${hosted.kubeconfigPath} get nodes   # create's own kubeconfig, from the admin's namespace`,
     `  ip netns exec ${hosted.cpNetns.name} curl -sk ${hosted.apiUrl}/version   # the hosted API's NodePort`,

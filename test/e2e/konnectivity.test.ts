@@ -6,6 +6,8 @@
 // forwarder → the proxy server's NodePort) and carries the apiserver's dials back. kubectl is the
 // one built from k8s.io/kubernetes/cmd/kubectl. Then the same control plane without konnectivity
 // (`create --konnectivity=false`): the same kubectl logs fails, so the path above is the only one.
+// Between them, the worker dies silently (its packets dropped both ways): the proxy servers drop
+// its tunnels on their keepalive, no dial stays pending, and it reconnects once it is back.
 import assert from 'node:assert/strict';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -340,7 +342,107 @@ describe('logs, exec, port-forward and cp through konnectivity, to a worker behi
   );
 
   it(
-    '9. without konnectivity the same kubectl logs fails: the worker cannot be dialled',
+    '9. a node that dies silently: the proxy servers drop its tunnels and no dial stays pending; back, it reconnects',
+    { timeout: 420_000 },
+    async () => {
+      // Every packet between the worker and the infra side dropped, both ways: to the servers the
+      // worker's tunnels still look open, as after a power cut or a NAT mapping gone.
+      const block = [
+        ['-s', '198.18.1.0/24', '-j', 'DROP'],
+        ['-d', '198.18.1.0/24', '-j', 'DROP'],
+      ];
+      const servers = await apiservers();
+      assert.equal(servers.length, 2);
+      const serverMetrics = async () =>
+        Promise.all(
+          servers.map(async (p) => {
+            const text = (
+              await cluster.infra.node.exec('curl', [
+                ...['-s', '--max-time', '3', `http://${p.status?.podIP ?? ''}:8134/metrics`],
+              ])
+            ).stdout;
+            const gauge = (name: string): number | undefined => {
+              const line = new RegExp(`^${name} (\\d+)$`, 'm').exec(text);
+              return line === null ? undefined : Number(line[1]);
+            };
+            return {
+              backends: gauge('konnectivity_network_proxy_server_ready_backend_connections'),
+              pending: gauge('konnectivity_network_proxy_server_pending_backend_dials'),
+            };
+          }),
+        );
+      for (const rule of block) {
+        const added = await cluster.cpNetns.run('iptables', ['-w', '-I', 'FORWARD', ...rule]);
+        assert.equal(added.exitCode, 0, added.stderr);
+      }
+      const diedAt = Date.now();
+      let unblocked = false;
+      const unblock = async (): Promise<void> => {
+        if (unblocked) return;
+        unblocked = true;
+        for (const rule of block) await cluster.cpNetns.run('iptables', ['-w', '-D', 'FORWARD', ...rule]);
+      };
+      // A dial with no client-side timeout at all: it must end by itself, with the server's error.
+      const unbounded = cluster.kubectl(['logs', 'pod/web', '--request-timeout=0'], { timeoutMs: 200_000 });
+      try {
+        // Dials for the dead node while its tunnels still look open: they fail, bounded.
+        const dials = await Promise.all(
+          [1, 2, 3].map(() =>
+            cluster.kubectl(['logs', 'pod/web', '--request-timeout=20s'], { timeoutMs: 40_000 }),
+          ),
+        );
+        assert.ok(
+          dials.every((d) => d.exitCode !== 0),
+          `kubectl logs answered for a dead node: ${JSON.stringify(dials.map((d) => d.stdout))}`,
+        );
+        const dropped = await eventually(
+          "both proxy servers to drop the dead node's tunnel",
+          120_000,
+          async () => {
+            const now = await serverMetrics();
+            return now.every((m) => m.backends === 0) ? now : undefined;
+          },
+        );
+        const droppedMs = Date.now() - diedAt;
+        assert.deepEqual(
+          dropped.map((m) => m.pending),
+          [0, 0],
+          'dials still pending for a node whose tunnel is gone',
+        );
+        const ended = await unbounded;
+        const endedMs = Date.now() - diedAt;
+        assert.notEqual(ended.exitCode, 0, ended.stdout);
+        assert.match(
+          ended.stderr,
+          /error from server|no agent|dial|timeout|closed/i,
+          'not ended by the server',
+        );
+        console.log(
+          `# kubectl logs with --request-timeout=0 for the dead node ended by itself after ${endedMs} ms: ${ended.stderr.trim()}`,
+        );
+        console.log(
+          `# a silently dead node: both proxy servers dropped its tunnel ${droppedMs} ms after its packets stopped (server keepalive 30 s + 20 s ping timeout); pending dials left: ${JSON.stringify(dropped.map((m) => m.pending))}`,
+        );
+      } finally {
+        await unblock();
+      }
+      const backAt = Date.now();
+      await eventually('kubectl logs once the node is back', 240_000, async () => {
+        const logs = await cluster.kubectl(['logs', 'pod/web', '--request-timeout=5s'], {
+          timeoutMs: 10_000,
+        });
+        return logs.exitCode === 0 && /serving/.test(logs.stdout) ? true : undefined;
+      }).catch(async (error: unknown) => {
+        throw new Error(`${String(error)}\n${await report()}`);
+      });
+      console.log(
+        `# the node back: kubectl logs works again ${Date.now() - backAt} ms later (the agent reconnected)`,
+      );
+    },
+  );
+
+  it(
+    '10. without konnectivity the same kubectl logs fails: the worker cannot be dialled',
     { timeout: 420_000 },
     async () => {
       const recreated = await recreate(['--konnectivity=false']);

@@ -108,7 +108,7 @@ describe('k8s-on-k8s create/delete against a real infra apiserver', () => {
     assert.equal(await runCreate(['dev', ...flags], deps), 0, deps.out.join('\n'));
     assert.match(deps.out[0] ?? '', /CHECK: access to namespace team-a confirmed/);
     assert.match(deps.err.join('\n'), /WARNING: API host api\.dev\.example does not resolve/);
-    assert.ok(deps.out.some((l) => /^PKI: generated 16 of 16/.test(l)));
+    assert.ok(deps.out.some((l) => /^PKI: generated 18 of 18/.test(l)));
     const objects = await snapshot(infra.kubeConfig(), `${CONTROL_PLANE_LABEL}=dev`);
     assert.equal(objects.length, deps.out.filter((l) => l.startsWith('applied ')).length);
     for (const expected of [
@@ -174,7 +174,7 @@ describe('k8s-on-k8s create/delete against a real infra apiserver', () => {
     assert.match(text, /apiserver\s+0\/1\s+registry\.k8s\.io\/kube-apiserver:v1\.37\.2/);
     assert.match(text, /etcd\s+0\/1\s+registry\.k8s\.io\/etcd:3\.7\.0-0/);
     assert.match(text, /ca\s+kubernetes\s+\d{4}-\d\d-\d\d \(in 36\d\dd\)/);
-    assert.match(text, /requests: 550m CPU, 544Mi memory/);
+    assert.match(text, /requests: 570m CPU, 576Mi memory/);
 
     const list = captureDeps(dir);
     assert.equal(await runList(['-n', NAMESPACE, '--kubeconfig', infra.adminKubeconfigPath], list), 0);
@@ -209,7 +209,7 @@ describe('k8s-on-k8s create/delete against a real infra apiserver', () => {
       0,
     );
     const left = await snapshot(infra.kubeConfig(), `${CONTROL_PLANE_LABEL}=dev`);
-    assert.equal(left.length, 16);
+    assert.equal(left.length, 18);
     assert.ok(left.every((o) => o.startsWith('Secret/')));
     const again = captureDeps(dir);
     assert.equal(await runCreate(['dev', ...flags], again), 0);

@@ -55,15 +55,22 @@ describe('ensureControlPlane against a real infra apiserver', () => {
     );
     assert.equal(ensured.ready, false);
     assert.equal(ensured.hostedAssets, undefined);
-    assert.equal(ensured.generatedPki.length, 16);
-    const { api, join } = ensured.spec.nodePorts;
+    assert.equal(ensured.generatedPki.length, 18);
+    const { api, join, konnectivity } = ensured.spec.nodePorts;
     assert.ok(api !== undefined && api >= 30000 && api <= 32767, `api NodePort ${String(api)}`);
     assert.ok(join !== undefined && join >= 30000 && join <= 32767 && join !== api);
+    assert.ok(
+      konnectivity !== undefined &&
+        konnectivity >= 30000 &&
+        konnectivity <= 32767 &&
+        ![api, join].includes(konnectivity),
+      `konnectivity NodePort ${String(konnectivity)}`,
+    );
     assert.equal(ensured.apiUrl, `https://api.core.example:${api}`);
     assert.equal(parseKubeconfig(ensured.adminKubeconfig).clusters[0]?.cluster.server, ensured.apiUrl);
 
-    assert.deepEqual(events[0], { type: 'PkiCompleted', generated: ensured.generatedPki, total: 16 });
-    assert.deepEqual(events[1], { type: 'NodePortsAllocated', api, join });
+    assert.deepEqual(events[0], { type: 'PkiCompleted', generated: ensured.generatedPki, total: 18 });
+    assert.deepEqual(events[1], { type: 'NodePortsAllocated', api, join, konnectivity });
     const applied = events.filter((e) => e.type === 'Applied');
     assert.equal(applied.length, ensured.appliedObjects);
     assert.equal((await objectVersions(infra.kubeConfig())).length, ensured.appliedObjects);
@@ -97,7 +104,7 @@ describe('ensureControlPlane against a real infra apiserver', () => {
     );
     const ca = status.certificates.find((c) => c.name === 'ca');
     assert.ok(ca !== undefined && ca.daysLeft > 3000, 'the CA is good for about ten years');
-    assert.equal(status.requests.cpuMillis, 550);
+    assert.equal(status.requests.cpuMillis, 570);
     const list = await listControlPlanes(infra.kubeConfig(), NAMESPACE);
     assert.deepEqual(
       list.map((s) => [s.spec.name, s.apiUrl, s.deployments]),

@@ -39,7 +39,13 @@ import { publicApiUrl, publicJoinUrl, withNodePorts, type ControlPlaneSpec } fro
 /** What happened, step by step, for a person (the CLI prints it) or a controller (it records Events). */
 export type ControlPlaneEvent =
   | { readonly type: 'PkiCompleted'; readonly generated: readonly PkiName[]; readonly total: number }
-  | { readonly type: 'NodePortsAllocated'; readonly api: number; readonly join: number }
+  | {
+      readonly type: 'NodePortsAllocated';
+      readonly api: number;
+      readonly join: number;
+      /** The konnectivity agent port's NodePort; undefined without konnectivity. */
+      readonly konnectivity: number | undefined;
+    }
   | { readonly type: 'Applied'; readonly object: string }
   | { readonly type: 'Waiting'; readonly message: string }
   | { readonly type: 'HostedAssetsInstalled'; readonly count: number }
@@ -95,7 +101,8 @@ export async function ensureControlPlane(
 
   const spec = requested.expose === 'nodeport' ? await allocateNodePorts(deps.infra, requested) : requested;
   if (spec.expose === 'nodeport' && spec.nodePorts.api !== undefined && spec.nodePorts.join !== undefined) {
-    deps.onEvent({ type: 'NodePortsAllocated', api: spec.nodePorts.api, join: spec.nodePorts.join });
+    const { api, join, konnectivity } = spec.nodePorts;
+    deps.onEvent({ type: 'NodePortsAllocated', api, join, konnectivity });
   }
   const applied = await applyObjects(deps.infra, renderControlPlane(spec, pki), (object) => {
     deps.onEvent({ type: 'Applied', object: describeObject(object) });

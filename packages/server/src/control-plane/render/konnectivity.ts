@@ -40,9 +40,15 @@ const SERVER_PKI_DIR = '/etc/kubernetes/konnectivity-pki';
 const SERVER_KUBECONFIG_DIR = '/etc/kubernetes/konnectivity-kubeconfig';
 const TOKEN_DIR = '/var/run/secrets/tokens';
 const TOKEN_FILE = 'konnectivity-agent-token';
-// The agents keep their tunnels alive with gRPC pings; the server refuses pings more often than
-// every 30 s ("too many pings"), so a minute finds a dead tunnel within two.
-const KEEPALIVE = '1m';
+// A node that dies silently (power off, a NAT mapping gone) leaves its tunnel looking open, and
+// dials the servers route to it (destHost) would pend on it for the default keepalive of an hour:
+// the pile-up of pending dials apiserver-network-proxy is known for. v0.34 has no flag for the
+// dial timeouts themselves (the agent's own dial to the kubelet is bounded at 5 s), so both ends
+// ping: the server every 30 s (gRPC's ping timeout of 20 s then drops a dead agent's backend and
+// fails its pending dials within 50 s); the agent every minute, as the server refuses agent pings
+// more often than every 30 s ("too many pings").
+const SERVER_KEEPALIVE = '30s';
+const AGENT_KEEPALIVE = '1m';
 
 /** The apiserver's EgressSelectorConfiguration: the `cluster` egress through the proxy server. */
 export function renderEgressSelectorConfiguration(): string {
@@ -89,7 +95,7 @@ export function renderKonnectivityServer(spec: ControlPlaneSpec): {
     `--authentication-audience=${KONNECTIVITY_AUDIENCE}`,
     `--kubeconfig=${SERVER_KUBECONFIG_DIR}/kubeconfig`,
     '--proxy-strategies=destHost,default',
-    `--keepalive-time=${KEEPALIVE}`,
+    `--keepalive-time=${SERVER_KEEPALIVE}`,
     // Each server's Lease (named after its pod) tells agents how many servers there are.
     '--enable-lease-controller',
     '--lease-namespace=kube-system',
@@ -183,7 +189,7 @@ export function renderKonnectivityAgentAssets(
     '--lease-namespace=kube-system',
     `--lease-label=${KONNECTIVITY_LEASE_LABEL}`,
     '--sync-forever',
-    `--keepalive-time=${KEEPALIVE}`,
+    `--keepalive-time=${AGENT_KEEPALIVE}`,
     '--health-server-host=127.0.0.1',
     `--health-server-port=${KONNECTIVITY_AGENT_HEALTH_PORT}`,
   ];
