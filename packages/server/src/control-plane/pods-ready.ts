@@ -27,7 +27,15 @@ function notReady(pods: readonly V1Pod[]): { missing: Component[]; problems: str
   const ready = new Set(
     live.filter((pod) => podProblem(pod) === undefined).map((pod) => pod.metadata?.labels?.[COMPONENT_LABEL]),
   );
-  const problems = pods.map(podProblem).filter((p): p is string => p !== undefined);
+  // A terminating pod may still answer (its grace period) and then vanish from the Service before
+  // the infra kube-proxy routes the NodePort to its replacement: wait until it is gone.
+  const problems = pods
+    .map((pod) =>
+      pod.metadata?.deletionTimestamp === undefined
+        ? podProblem(pod)
+        : `pod ${pod.metadata.name ?? '?'}: terminating`,
+    )
+    .filter((p): p is string => p !== undefined);
   return { missing: COMPONENTS.filter((c) => !ready.has(c)), problems: problems.sort() };
 }
 
