@@ -66,7 +66,7 @@ export {
 export { formatNodeTable } from './worker/node-table.js';
 
 // process/: child processes, cleanup and bounded waits.
-export { ChildProcessGroup } from './process/child-process-group.js';
+export { ChildProcessGroup, type ManagedProcess } from './process/child-process-group.js';
 export { eventually } from './process/eventually.js';
 export { runCommand } from './process/run-command.js';
 export { TEST_RESOURCE_PREFIX, uniqueTestResourceName } from './process/test-resource-name.js';

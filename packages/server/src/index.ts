@@ -44,3 +44,15 @@ export { readTokenFile } from './join-server/token-store/file.js';
 export { KubernetesTokenStore, joinTokenSecretName } from './join-server/token-store/kubernetes.js';
 export type { ConsumeResult, JoinTokenRecord } from './join-server/token-store/store.js';
 export { KubernetesApi, KubernetesApiError } from './kube/api.js';
+
+export {
+  HCP_API_VERSION,
+  HCP_FINALIZER,
+  HCP_KIND,
+  OPERATOR_FIELD_MANAGER,
+  kubeconfigSecretName,
+} from './operator/api.js';
+export type { HostedControlPlane, HostedControlPlaneSpec, HostedControlPlaneStatus } from './operator/api.js';
+export { renderHostedControlPlaneCrd } from './operator/crd.js';
+export { OPERATOR_IMAGE, renderOperatorManifests } from './operator/manifests.js';
+export { controlPlaneSpecOfResource } from './operator/resource-spec.js';

@@ -57,6 +57,8 @@ export interface ReconcileDeps {
   readonly infra: KubeConfig;
   readonly now: () => Date;
   readonly onEvent: (event: ControlPlaneEvent) => void;
+  /** The server-side-apply field manager (default k8s-on-k8s; the operator has its own). */
+  readonly fieldManager?: string;
 }
 
 export interface EnsureOptions {
@@ -99,14 +101,19 @@ export async function ensureControlPlane(
   const { pki, generated } = await completeControlPlanePki(requested, existing, { now: deps.now });
   deps.onEvent({ type: 'PkiCompleted', generated, total: PKI_NAMES.length });
 
-  const spec = requested.expose === 'nodeport' ? await allocateNodePorts(deps.infra, requested) : requested;
+  const spec = requested.expose === 'nodeport' ? await allocateNodePorts(deps.infra, requested, deps.fieldManager) : requested;
   if (spec.expose === 'nodeport' && spec.nodePorts.api !== undefined && spec.nodePorts.join !== undefined) {
     const { api, join, konnectivity } = spec.nodePorts;
     deps.onEvent({ type: 'NodePortsAllocated', api, join, konnectivity });
   }
-  const applied = await applyObjects(deps.infra, renderControlPlane(spec, pki), (object) => {
-    deps.onEvent({ type: 'Applied', object: describeObject(object) });
-  });
+  const applied = await applyObjects(
+    deps.infra,
+    renderControlPlane(spec, pki),
+    (object) => {
+      deps.onEvent({ type: 'Applied', object: describeObject(object) });
+    },
+    deps.fieldManager,
+  );
   const adminKubeconfig = renderAdminKubeconfig(spec, pki);
   const ensured = {
     spec,
@@ -147,16 +154,29 @@ export async function ensureControlPlane(
   // Through the public address once more: after a rollout the infra cluster's kube-proxy may take
   // a moment to send the Service to the new pod (until then the NodePort refuses).
   await readyz();
+  const installed = await installHostedAssets(spec, adminKubeconfig, deps.fieldManager);
+  deps.onEvent({ type: 'HostedAssetsInstalled', count: installed.count });
+  return { ...ensured, ready: true, hostedAssets: installed.count, serverVersion: installed.serverVersion };
+}
+
+/**
+ * Applies the hosted assets (RBAC, kube-proxy, the CNI, CoreDNS, konnectivity's agent) into the
+ * hosted cluster as its admin, once its apiserver answers; returns how many and its /version.
+ */
+export async function installHostedAssets(
+  spec: ControlPlaneSpec,
+  adminKubeconfig: string,
+  fieldManager?: string,
+): Promise<{ readonly count: number; readonly serverVersion: string }> {
   const hosted = kubeConfigFromString(adminKubeconfig);
-  const installed = await applyObjects(hosted, renderHostedAssets(spec));
-  deps.onEvent({ type: 'HostedAssetsInstalled', count: installed.length });
+  const installed = await applyObjects(hosted, renderHostedAssets(spec), undefined, fieldManager);
   const version = await hosted
     .makeApiClient(VersionApi)
     .getCode()
     .catch((error: unknown) => {
       throw kubernetesError('read the hosted /version', error);
     });
-  return { ...ensured, ready: true, hostedAssets: installed.length, serverVersion: version.gitVersion };
+  return { count: installed.length, serverVersion: version.gitVersion };
 }
 
 /** Which objects to keep when deleting. */
@@ -208,7 +228,11 @@ export async function readExistingPki(
  * applying the Services first. Never drops an allocated port, which would make the next apply
  * release it and get a new one.
  */
-async function allocateNodePorts(infra: KubeConfig, spec: ControlPlaneSpec): Promise<ControlPlaneSpec> {
+async function allocateNodePorts(
+  infra: KubeConfig,
+  spec: ControlPlaneSpec,
+  fieldManager: string | undefined,
+): Promise<ControlPlaneSpec> {
   const services = renderControlPlaneServices(spec);
   /** The NodePort of the named port of a Service: given, kept, or allocated by applying it. */
   const port = async (
@@ -223,7 +247,12 @@ async function allocateNodePorts(infra: KubeConfig, spec: ControlPlaneSpec): Pro
     const kept = nodePortOf(await readObject<V1Service>(infra, KINDS.service, spec.namespace, name));
     if (kept !== undefined) return kept;
     const service = services.find((s) => s.metadata?.name === name);
-    const [applied] = (await applyObjects(infra, service === undefined ? [] : [service])) as V1Service[];
+    const [applied] = (await applyObjects(
+      infra,
+      service === undefined ? [] : [service],
+      undefined,
+      fieldManager,
+    )) as V1Service[];
     const allocated = nodePortOf(applied);
     if (allocated === undefined) {
       throw new K8sOnK8sError(

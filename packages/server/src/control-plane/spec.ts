@@ -156,7 +156,20 @@ export const SPEC_DEFAULTS = {
   clusterDomain: 'cluster.local',
 } as const;
 
-const QUANTITY = /^[1-9][0-9]*(Mi|Gi|Ti)$/;
+/** The bounds the validation below enforces, named once for the HostedControlPlane CRD's schema. */
+export const SPEC_LIMITS = {
+  nodePort: { min: 30000, max: 32767 },
+  apiserverReplicas: { min: 1, max: 5 },
+  /** An etcd claim size: whole Mi, Gi or Ti. */
+  quantity: /^[1-9][0-9]*(Mi|Gi|Ti)$/,
+  /** Releases of the minors in ETCD_IMAGE_TAGS. */
+  version: new RegExp(
+    `^v1\\.(${Object.keys(ETCD_IMAGE_TAGS)
+      .map((minor) => minor.replace(/^1\./, ''))
+      .join('|')})\\.[0-9]+$`,
+  ),
+} as const;
+const QUANTITY = SPEC_LIMITS.quantity;
 
 /**
  * Validates a control plane request into a frozen spec: defaults filled, derived addresses
@@ -246,7 +259,12 @@ export function buildControlPlaneSpec(
 
   const cni = oneOf(input.cni ?? SPEC_DEFAULTS.cni, fields.cni, CNIS);
   const apiserverReplicas = input.apiserverReplicas ?? 1;
-  if (!Number.isInteger(apiserverReplicas) || apiserverReplicas < 1 || apiserverReplicas > 5) {
+  const replicaLimits = SPEC_LIMITS.apiserverReplicas;
+  if (
+    !Number.isInteger(apiserverReplicas) ||
+    apiserverReplicas < replicaLimits.min ||
+    apiserverReplicas > replicaLimits.max
+  ) {
     throw invalidArgument(
       `Expected ${fields.apiserverReplicas} to be a whole number from 1 to 5, got ${JSON.stringify(apiserverReplicas)}`,
     );
@@ -373,7 +391,7 @@ function hostName(text: string, flag: string): string {
 
 function nodePort(port: number | undefined, field: string): number | undefined {
   if (port === undefined) return undefined;
-  if (!Number.isInteger(port) || port < 30000 || port > 32767) {
+  if (!Number.isInteger(port) || port < SPEC_LIMITS.nodePort.min || port > SPEC_LIMITS.nodePort.max) {
     throw invalidArgument(
       `Expected ${field} to be a NodePort between 30000 and 32767, got ${JSON.stringify(port)}`,
     );

@@ -25,6 +25,7 @@ export async function applyObjects(
   kubeConfig: KubeConfig,
   objects: readonly KubernetesObject[],
   onApplied: (object: KubernetesObject) => void = () => undefined,
+  fieldManager: string = FIELD_MANAGER,
 ): Promise<KubernetesObject[]> {
   const client = KubernetesObjectApi.makeApiClient(kubeConfig);
   const applied: KubernetesObject[] = [];
@@ -34,7 +35,7 @@ export async function applyObjects(
         toClientModel(object),
         undefined,
         undefined,
-        FIELD_MANAGER,
+        fieldManager,
         true,
         PatchStrategy.ServerSideApply,
       );

@@ -59,6 +59,23 @@ export async function waitForReadyz(options: WaitForReadyzOptions): Promise<void
   }
 }
 
+/**
+ * Asks `/readyz` once (a controller's probe, which must not block its queue): ok, or what the
+ * answer was — the failing checks of a 500, or why no answer came.
+ */
+export async function probeReadyz(
+  options: Pick<WaitForReadyzOptions, 'url' | 'caPem' | 'clientCertPem' | 'clientKeyPem'>,
+): Promise<{ readonly ok: boolean; readonly detail: string }> {
+  try {
+    const answer = await getReadyz(options);
+    return answer.status === 200
+      ? { ok: true, detail: 'ok' }
+      : { ok: false, detail: `HTTP ${answer.status}${failedChecks(answer.body)}` };
+  } catch (error) {
+    return { ok: false, detail: error instanceof Error ? error.message : String(error) };
+  }
+}
+
 /** The explanation as a suffix, or nothing; a failing explanation must not hide the wait's own answer. */
 async function explain(options: WaitForReadyzOptions): Promise<string> {
   const why = await options.explain?.().catch(() => undefined);
@@ -75,7 +92,9 @@ function failedChecks(body: string): string {
   return failed.length === 0 ? '' : ` (not ready: ${failed.join(', ')})`;
 }
 
-function getReadyz(options: WaitForReadyzOptions): Promise<{ status: number; body: string }> {
+function getReadyz(
+  options: Pick<WaitForReadyzOptions, 'url' | 'caPem' | 'clientCertPem' | 'clientKeyPem'>,
+): Promise<{ status: number; body: string }> {
   return new Promise((resolve, reject) => {
     const req = request(
       `${options.url}/readyz?verbose`,

@@ -1,0 +1,404 @@
+// The HostedControlPlane controller: an informer loop (kube/list-watch.ts) over the resources and
+// over the Deployments and StatefulSets they own, a work queue with per-key exponential backoff, and
+// a reconcile that calls the same core as `k8s-on-k8s create` (ensureControlPlane, without
+// blocking on readiness), then reports what it sees as status and Events. No library: none of the
+// TypeScript controller frameworks is kept up as client-node is, and this loop is small.
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { Logger } from 'pino';
+import { describeError, isK8sOnK8sError, ValidationError } from '@k8s-on-k8s/shared';
+import { CONTROL_PLANE_LABEL, MANAGED_BY_LABEL } from '../contract.js';
+import {
+  deleteControlPlane,
+  ensureControlPlane,
+  installHostedAssets,
+  readExistingPki,
+} from '../control-plane/reconcile.js';
+import { describePodProblems } from '../control-plane/pod-problems.js';
+import { readControlPlaneStatus } from '../control-plane/status.js';
+import { SPEC_DEFAULTS } from '../control-plane/spec.js';
+import { applyObjects } from '../kube/apply.js';
+import { KubernetesApiError, type KubernetesApi } from '../kube/api.js';
+import { runListWatch } from '../kube/list-watch.js';
+import { probeReadyz } from '../kube/readyz.js';
+import {
+  HCP_API_VERSION,
+  HCP_FINALIZER,
+  HCP_KIND,
+  HCP_GROUP,
+  HCP_PLURAL,
+  HCP_VERSION,
+  OPERATOR_FIELD_MANAGER,
+  kubeconfigSecretName,
+  type HostedControlPlane,
+  type HostedControlPlaneStatus,
+} from './api.js';
+import { statusOf, type Observation } from './conditions.js';
+import { controlPlaneSpecOfResource } from './resource-spec.js';
+
+export interface ControllerDeps {
+  /** The infra cluster for the reconcile core (client-node). */
+  readonly infra: KubeConfig;
+  /** The same cluster for the resources, their status and Events. */
+  readonly api: KubernetesApi;
+  /** Watch one namespace, or every namespace when undefined. */
+  readonly namespace: string | undefined;
+  readonly log: Logger;
+  readonly now: () => Date;
+  readonly signal: AbortSignal;
+  /** Re-reconcile an Available control plane this often, healing drift (default 60 s). */
+  readonly resyncMs?: number;
+  /** Look again at a control plane that is not Available yet this often (default 5 s). */
+  readonly pendingMs?: number;
+}
+
+const FIRST_BACKOFF_MS = 1_000;
+const MAX_BACKOFF_MS = 300_000;
+
+/** Keys (`namespace/name`) due at a time; one worker takes the earliest due. */
+class WorkQueue {
+  private readonly due = new Map<string, number>();
+  private wake: (() => void) | undefined;
+
+  /** Due in `delayMs` (default now); an earlier due time already queued wins. */
+  add(key: string, delayMs = 0): void {
+    const at = Date.now() + delayMs;
+    const queued = this.due.get(key);
+    if (queued === undefined || at < queued) this.due.set(key, at);
+    this.wake?.();
+  }
+
+  async next(signal: AbortSignal): Promise<string | undefined> {
+    while (!signal.aborted) {
+      let first: [string, number] | undefined;
+      for (const entry of this.due) if (first === undefined || entry[1] < first[1]) first = entry;
+      const waitMs = first === undefined ? 60_000 : first[1] - Date.now();
+      if (first !== undefined && waitMs <= 0) {
+        this.due.delete(first[0]);
+        return first[0];
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, Math.min(waitMs, 60_000));
+        this.wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+        signal.addEventListener('abort', () => this.wake?.(), { once: true });
+      });
+      this.wake = undefined;
+    }
+    return undefined;
+  }
+}
+
+/** Runs the controller until `signal` aborts. */
+export async function runController(deps: ControllerDeps): Promise<void> {
+  const { api, log, signal } = deps;
+  const queue = new WorkQueue();
+  const known = new Set<string>();
+  const failures = new Map<string, number>();
+  const lastEvent = new Map<string, string>();
+  const base = `/apis/${HCP_GROUP}/${HCP_VERSION}`;
+  const scope = deps.namespace === undefined ? '' : `/namespaces/${deps.namespace}`;
+  const keyOf = (o: { metadata: { namespace?: string; name?: string } }) =>
+    `${o.metadata.namespace ?? ''}/${o.metadata.name ?? ''}`;
+
+  const resources = runListWatch<HostedControlPlane>(
+    {
+      list: async () => {
+        const list = await api.request<{
+          items: HostedControlPlane[];
+          metadata: { resourceVersion: string };
+        }>('GET', `${base}${scope}/${HCP_PLURAL}`);
+        return { items: list.items, resourceVersion: list.metadata.resourceVersion };
+      },
+      watch: (rv, s) =>
+        api.watch<HostedControlPlane>(`${base}${scope}/${HCP_PLURAL}?resourceVersion=${rv}`, s, 300),
+    },
+    {
+      listed: (items) => {
+        known.clear();
+        for (const item of items) {
+          known.add(keyOf(item));
+          queue.add(keyOf(item));
+        }
+      },
+      event: (type, item) => {
+        if (type === 'DELETED') known.delete(keyOf(item));
+        else known.add(keyOf(item));
+        queue.add(keyOf(item));
+      },
+    },
+    { signal, log, what: { watching: HCP_PLURAL } },
+  );
+
+  // A change to a workload of a control plane (a pod turned Ready, someone scaled it) reconciles it.
+  type Workload = {
+    metadata: { namespace?: string; resourceVersion?: string; labels?: Record<string, string> };
+  };
+  const ownerKey = (o: Workload) =>
+    `${o.metadata.namespace ?? ''}/${o.metadata.labels?.[CONTROL_PLANE_LABEL] ?? ''}`;
+  const workloads = (['deployments', 'statefulsets'] as const).map((plural) => {
+    const path = `/apis/apps/v1${scope}/${plural}?labelSelector=${encodeURIComponent(CONTROL_PLANE_LABEL)}`;
+    return runListWatch<Workload>(
+      {
+        list: async () => {
+          const list = await api.request<{ items: Workload[]; metadata: { resourceVersion: string } }>(
+            'GET',
+            path,
+          );
+          return { items: list.items, resourceVersion: list.metadata.resourceVersion };
+        },
+        watch: (rv, s) => api.watch<Workload>(`${path}&resourceVersion=${rv}`, s, 300),
+      },
+      {
+        listed: () => undefined,
+        event: (_type, item) => {
+          const key = ownerKey(item);
+          if (known.has(key)) queue.add(key, 500);
+        },
+      },
+      { signal, log, what: { watching: plural } },
+    );
+  });
+
+  const event = async (
+    resource: HostedControlPlane,
+    type: 'Normal' | 'Warning',
+    reason: string,
+    message: string,
+  ) => {
+    const key = keyOf(resource);
+    if (lastEvent.get(key) === `${reason}\n${message}`) return;
+    lastEvent.set(key, `${reason}\n${message}`);
+    const at = deps.now().toISOString();
+    await api
+      .request('POST', `/api/v1/namespaces/${resource.metadata.namespace}/events`, {
+        apiVersion: 'v1',
+        kind: 'Event',
+        metadata: { generateName: `${resource.metadata.name}.`, namespace: resource.metadata.namespace },
+        involvedObject: {
+          apiVersion: HCP_API_VERSION,
+          kind: HCP_KIND,
+          name: resource.metadata.name,
+          namespace: resource.metadata.namespace,
+          uid: resource.metadata.uid,
+          resourceVersion: resource.metadata.resourceVersion,
+        },
+        reason,
+        message: message.slice(0, 1024),
+        type,
+        source: { component: OPERATOR_FIELD_MANAGER },
+        reportingComponent: OPERATOR_FIELD_MANAGER,
+        firstTimestamp: at,
+        lastTimestamp: at,
+        count: 1,
+      })
+      .catch((error: unknown) => {
+        log.warn({ key, reason, err: describeError(error) }, 'could not record an Event');
+      });
+  };
+
+  const resourcePath = (namespace: string, name: string) =>
+    `${base}/namespaces/${namespace}/${HCP_PLURAL}/${name}`;
+
+  const writeStatus = async (resource: HostedControlPlane, status: HostedControlPlaneStatus) => {
+    if (JSON.stringify(resource.status ?? {}) === JSON.stringify(status)) return;
+    await api.request('PUT', `${resourcePath(resource.metadata.namespace, resource.metadata.name)}/status`, {
+      ...resource,
+      status,
+    });
+  };
+
+  /** One reconcile; resolves with when to look again (undefined: only on a change). */
+  const reconcile = async (key: string): Promise<number | undefined> => {
+    const [namespace = '', name = ''] = key.split('/');
+    let resource: HostedControlPlane;
+    try {
+      resource = await api.request<HostedControlPlane>('GET', resourcePath(namespace, name));
+    } catch (error) {
+      if (error instanceof KubernetesApiError && error.apiStatus === 404) return undefined;
+      throw error;
+    }
+    const finalizers = resource.metadata.finalizers ?? [];
+
+    if (resource.metadata.deletionTimestamp !== undefined) {
+      if (!finalizers.includes(HCP_FINALIZER)) return undefined;
+      await writeStatus(resource, statusOf(resource, { kind: 'deleting' }, deps.now())).catch(
+        () => undefined,
+      );
+      const keepData = resource.spec.deletionPolicy === 'Retain';
+      const deleted = await deleteControlPlane(deps.infra, namespace, name, { keepData }).catch(
+        (error: unknown) => {
+          if (isK8sOnK8sError(error) && error.code === 'NOT_FOUND') return [];
+          throw error;
+        },
+      );
+      await event(
+        resource,
+        'Normal',
+        'Deleted',
+        `deleted ${deleted.length} objects${keepData ? '; kept the PKI Secrets and etcd data (deletionPolicy Retain)' : ''}`,
+      );
+      const latest = await api.request<HostedControlPlane>('GET', resourcePath(namespace, name));
+      await api.request('PUT', resourcePath(namespace, name), {
+        ...latest,
+        metadata: {
+          ...latest.metadata,
+          finalizers: (latest.metadata.finalizers ?? []).filter((f) => f !== HCP_FINALIZER),
+        },
+      });
+      log.info({ key, deleted: deleted.length, keepData }, 'deleted');
+      return undefined;
+    }
+
+    if (!finalizers.includes(HCP_FINALIZER)) {
+      // Before anything is made for it, so nothing is left behind when it is deleted.
+      await api.request('PUT', resourcePath(namespace, name), {
+        ...resource,
+        metadata: { ...resource.metadata, finalizers: [...finalizers, HCP_FINALIZER] },
+      });
+      return 0;
+    }
+
+    let spec;
+    try {
+      spec = controlPlaneSpecOfResource(resource);
+    } catch (error) {
+      if (!(error instanceof ValidationError)) throw error;
+      await writeStatus(
+        resource,
+        statusOf(resource, { kind: 'invalid', message: error.message }, deps.now()),
+      );
+      await event(resource, 'Warning', 'InvalidSpec', error.message);
+      return undefined;
+    }
+
+    const generated: string[] = [];
+    const ensured = await ensureControlPlane(
+      spec,
+      {
+        infra: deps.infra,
+        now: deps.now,
+        fieldManager: OPERATOR_FIELD_MANAGER,
+        onEvent: (e) => {
+          if (e.type === 'PkiCompleted') generated.push(...e.generated);
+        },
+      },
+      { readyTimeoutMs: 0 },
+    );
+    if (generated.length > 0) {
+      await event(
+        resource,
+        'Normal',
+        'PkiGenerated',
+        `generated ${generated.length} keys and certificates: ${generated.join(', ')}`,
+      );
+    }
+    // Cluster API's kubeconfig Secret: the admin credential, labelled so delete removes it.
+    await applyObjects(
+      deps.infra,
+      [
+        {
+          apiVersion: 'v1',
+          kind: 'Secret',
+          metadata: {
+            name: kubeconfigSecretName(name),
+            namespace,
+            labels: {
+              [CONTROL_PLANE_LABEL]: name,
+              [MANAGED_BY_LABEL]: 'k8s-on-k8s',
+              'cluster.x-k8s.io/cluster-name': name,
+            },
+          },
+          type: 'cluster.x-k8s.io/secret',
+          data: { value: Buffer.from(ensured.adminKubeconfig).toString('base64') },
+        } as never,
+      ],
+      undefined,
+      OPERATOR_FIELD_MANAGER,
+    );
+
+    const status = await readControlPlaneStatus(deps.infra, namespace, name, deps.now());
+    const pki = await readExistingPki(deps.infra, ensured.spec);
+    const readyz =
+      pki.ca === undefined || pki.admin === undefined
+        ? { ok: false, detail: 'no CA or admin certificate' }
+        : await probeReadyz({
+            url: ensured.apiUrl,
+            caPem: pki.ca.certPem,
+            clientCertPem: pki.admin.certPem,
+            clientKeyPem: pki.admin.keyPem,
+          });
+    const addons = readyz.ok
+      ? await installHostedAssets(ensured.spec, ensured.adminKubeconfig, OPERATOR_FIELD_MANAGER)
+      : undefined;
+    const allReady = status.components.every((c) => c.present && c.readyReplicas >= c.replicas);
+    const observation: Observation = {
+      kind: 'observed',
+      status,
+      readyz,
+      podProblems: allReady
+        ? undefined
+        : await describePodProblems(deps.infra, ensured.spec).catch(() => undefined),
+      addons: addons === undefined ? undefined : { count: addons.count },
+      serverVersion: addons?.serverVersion,
+      desiredVersion: resource.spec.version ?? SPEC_DEFAULTS.version,
+    };
+    const next = statusOf(resource, observation, deps.now());
+    await writeStatus(resource, next);
+    if (next.phase !== resource.status?.phase) {
+      await event(
+        resource,
+        next.phase === 'NotReady' ? 'Warning' : 'Normal',
+        next.phase ?? 'Unknown',
+        next.conditions?.find((c) => c.type === 'Available')?.message ?? '',
+      );
+    }
+    // Cluster API reads the endpoint from spec; fill it in once the NodePort is known.
+    if (resource.spec.controlPlaneEndpoint?.host === undefined) {
+      const url = new URL(ensured.apiUrl);
+      const latest = await api.request<HostedControlPlane>('GET', resourcePath(namespace, name));
+      await api.request('PUT', resourcePath(namespace, name), {
+        ...latest,
+        spec: { ...latest.spec, controlPlaneEndpoint: { host: url.hostname, port: Number(url.port || 443) } },
+      });
+    }
+    return next.ready === true ? (deps.resyncMs ?? 60_000) : (deps.pendingMs ?? 5_000);
+  };
+
+  const worker = (async () => {
+    for (;;) {
+      const key = await queue.next(signal);
+      if (key === undefined) return;
+      const started = Date.now();
+      try {
+        const again = await reconcile(key);
+        failures.delete(key);
+        if (again !== undefined) queue.add(key, again);
+        log.debug({ key, ms: Date.now() - started, againInMs: again }, 'reconciled');
+      } catch (error) {
+        if (signal.aborted) return;
+        const count = (failures.get(key) ?? 0) + 1;
+        failures.set(key, count);
+        const conflict = error instanceof KubernetesApiError && error.apiStatus === 409;
+        const backoffMs = conflict ? 0 : Math.min(FIRST_BACKOFF_MS * 2 ** (count - 1), MAX_BACKOFF_MS);
+        queue.add(key, backoffMs);
+        if (conflict) continue;
+        const message = describeError(error);
+        log.warn({ key, err: message, attempt: count, retryInMs: backoffMs }, 'reconcile failed');
+        const [namespace = '', name = ''] = key.split('/');
+        const resource = await api
+          .request<HostedControlPlane>('GET', resourcePath(namespace, name))
+          .catch(() => undefined);
+        if (resource !== undefined && resource.metadata.deletionTimestamp === undefined) {
+          await writeStatus(resource, statusOf(resource, { kind: 'failed', message }, deps.now())).catch(
+            () => undefined,
+          );
+          await event(resource, 'Warning', 'ReconcileFailed', message);
+        }
+      }
+    }
+  })();
+
+  await Promise.all([resources, ...workloads, worker]);
+}
