@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 // Builds, without a container daemon, every image the renderers name, at exactly the names and tags
-// they render: the join server (k8s-join-server as one executable, scripts/lib/build-sea.mjs), the
-// control plane (etcd, kube-apiserver, kube-controller-manager, kube-scheduler), kube-proxy, CoreDNS
-// and flannel with its CNI plugin, each a small description of its root below; konnectivity's
-// proxy-server and proxy-agent, which no renderer names yet; and the images the end-to-end tests run
-// in pods: the probe (test/images/probe) and a busybox shell. The binaries come from their Go
+// they render: the join server and the operator (k8s-join-server and k8s-on-k8s-operator, each as one
+// executable, scripts/lib/build-sea.mjs), the control plane (etcd, kube-apiserver,
+// kube-controller-manager, kube-scheduler), kube-proxy, CoreDNS and flannel with its CNI plugin,
+// konnectivity's proxy-server and proxy-agent, each a small description of its root below; and the
+// images the end-to-end tests run in pods: the probe (test/images/probe) and a busybox shell. The binaries come from their Go
 // modules (scripts/kube-build.sh, scripts/addon-build.sh, run here when one is missing); the C
 // programs and libraries some images need (iptables, conntrack, cp, busybox) from the files of
 // their Debian packages. scripts/lib/oci-archive.mjs packs each reproducibly into
@@ -99,57 +99,71 @@ function staticImage(binary, path) {
   return new ImageRoot().users().file(path, { source: binary, mode: 0o755 });
 }
 
+/**
+ * An image of one of the server package's programs (packages/server/src/bin/<name>.ts) as one
+ * executable: no Node, no node_modules in the image, only the libraries the executable links.
+ */
+async function nodeProgramImage(name, description) {
+  const executable = await buildSingleExecutable({
+    entry: join(top, 'packages', 'server', 'src', 'bin', `${name}.ts`),
+    name,
+    outDir: join(top, 'packages', 'server', 'dist'),
+  });
+  const root = new ImageRoot()
+    .users()
+    .caCertificates()
+    .file(`usr/local/bin/${name}`, {
+      source: executable.output,
+      mode: 0o755,
+      sha256: executable.sha256,
+    })
+    .librariesOf(executable.output)
+    // Without it glibc asks DNS before /etc/hosts, which the kubelet writes.
+    .file('etc/nsswitch.conf', { content: 'hosts: files dns\n', mode: 0o644 });
+  // The executable is a copy of this Node binary: its package is recorded like the libraries'.
+  try {
+    root.recordOwnerOf(process.execPath);
+  } catch {
+    root.packages.set('node', process.version);
+  }
+  const epoch = Number(process.env.SOURCE_DATE_EPOCH ?? gitOutput(['log', '-1', '--format=%ct']) ?? 0);
+  const revision = gitOutput(['rev-parse', 'HEAD']);
+  return {
+    root,
+    epoch,
+    config: {
+      user: `${NONROOT}:${NONROOT}`,
+      entrypoint: `/usr/local/bin/${name}`,
+      env: PATH,
+      workingdir: '/',
+    },
+    labels: {
+      ...labelsOf({
+        title: name,
+        description,
+        version: server.SERVER_VERSION,
+        // Fixed rather than read from `git remote`, which differs between clones and would change the digest.
+        source: 'https://github.com/k8s-on-k8s/k8s-on-k8s',
+        licenses: license,
+      }),
+      ...(revision === undefined ? {} : { 'org.opencontainers.image.revision': revision }),
+    },
+    createdBy: `${name} (sha256 ${executable.sha256})`,
+  };
+}
+
 /** How each image is built (the rendered ones and the probe), at `tag`; `user` is the rendered one if any. */
 const IMAGES = {
-  'ghcr.io/k8s-on-k8s/k8s-join-server': async () => {
-    const executable = await buildSingleExecutable({
-      entry: join(top, 'packages', 'server', 'src', 'bin', 'k8s-join-server.ts'),
-      name: 'k8s-join-server',
-      outDir: join(top, 'packages', 'server', 'dist'),
-    });
-    const root = new ImageRoot()
-      .users()
-      .caCertificates()
-      .file('usr/local/bin/k8s-join-server', {
-        source: executable.output,
-        mode: 0o755,
-        sha256: executable.sha256,
-      })
-      .librariesOf(executable.output)
-      // Without it glibc asks DNS before /etc/hosts, which the kubelet writes.
-      .file('etc/nsswitch.conf', { content: 'hosts: files dns\n', mode: 0o644 });
-    // The executable is a copy of this Node binary: its package is recorded like the libraries'.
-    try {
-      root.recordOwnerOf(process.execPath);
-    } catch {
-      root.packages.set('node', process.version);
-    }
-    const epoch = Number(process.env.SOURCE_DATE_EPOCH ?? gitOutput(['log', '-1', '--format=%ct']) ?? 0);
-    const revision = gitOutput(['rev-parse', 'HEAD']);
-    return {
-      root,
-      epoch,
-      config: {
-        user: `${NONROOT}:${NONROOT}`,
-        entrypoint: '/usr/local/bin/k8s-join-server',
-        env: PATH,
-        workingdir: '/',
-      },
-      labels: {
-        ...labelsOf({
-          title: 'k8s-join-server',
-          description:
-            'The join server of a k8s-on-k8s hosted control plane: exchanges join tokens for join bundles',
-          version: server.SERVER_VERSION,
-          // Fixed rather than read from `git remote`, which differs between clones and would change the digest.
-          source: 'https://github.com/k8s-on-k8s/k8s-on-k8s',
-          licenses: license,
-        }),
-        ...(revision === undefined ? {} : { 'org.opencontainers.image.revision': revision }),
-      },
-      createdBy: `k8s-join-server (sha256 ${executable.sha256})`,
-    };
-  },
+  'ghcr.io/k8s-on-k8s/k8s-join-server': () =>
+    nodeProgramImage(
+      'k8s-join-server',
+      'The join server of a k8s-on-k8s hosted control plane: exchanges join tokens for join bundles',
+    ),
+  'ghcr.io/k8s-on-k8s/k8s-on-k8s-operator': () =>
+    nodeProgramImage(
+      'k8s-on-k8s-operator',
+      'Reconciles HostedControlPlane resources into hosted Kubernetes control planes',
+    ),
   'registry.k8s.io/etcd': ({ tag, user }) => {
     const version = readFileSync(kubeBin('ETCD_VERSION'), 'utf8').trim();
     // registry.k8s.io/etcd tags are the etcd version and an image revision: 3.7.0-0.
@@ -386,10 +400,15 @@ ensureBinaries('addon-build.sh', [
   addonBin('probe', probeVersion()),
 ]);
 
-// Konnectivity's images until a renderer names them, and the test images, which none ever will, are
-// added here, each running as its image's user.
+// The operator (deploy/operator/ names it, not a control plane's renderer) and the test images,
+// which no renderer ever will, are added here, each running as its image's user.
 const images = await renderedImages();
-for (const image of [...Object.values(server.KONNECTIVITY_IMAGES), PROBE_IMAGE, SHELL_IMAGE]) {
+for (const image of [
+  ...Object.values(server.KONNECTIVITY_IMAGES),
+  server.OPERATOR_IMAGE,
+  PROBE_IMAGE,
+  SHELL_IMAGE,
+]) {
   if (!images.has(image)) images.set(image, undefined);
 }
 let total = 0;

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { CoreV1Api, CustomObjectsApi, KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { caCertHash, parseKubeconfig, resolveKubeconfig } from '@k8s-on-k8s/shared';
 import {
   COMPONENTS,
@@ -11,8 +11,11 @@ import {
   buildControlPlaneSpec,
   completeControlPlanePki,
   componentName,
+  OPERATOR_IMAGE,
+  applyObjects,
   renderControlPlane,
   renderHostedAssets,
+  renderOperatorManifests,
 } from '@k8s-on-k8s/server';
 import { NODE_IMAGES_MOUNT, importImages } from '../image/node-images.js';
 import { relayFromNamespace, type NamespaceRelay } from '../net/namespace-relay.js';
@@ -50,6 +53,11 @@ export interface HostedOnInfraOptions {
   readonly konnectivity?: boolean;
   /** create's `--wait` (default 4m). */
   readonly wait?: string;
+  /**
+   * Install k8s-on-k8s-operator into the infra cluster (deploy/operator/, its image imported on the
+   * node) and run `create --via-operator`: the operator, a pod there, does the work.
+   */
+  readonly viaOperator?: boolean;
   /** Progress lines (create's own output included). */
   readonly log?: (line: string) => void;
 }
@@ -133,6 +141,39 @@ async function natWorkerSubnet(cpNetns: NetworkNamespace, index: number): Promis
   }
 }
 
+/**
+ * deploy/operator/ as `kubectl apply -f` would install it (CRD, RBAC, the Deployment), with the
+ * operator image imported on the node; resolves once an operator pod is Ready.
+ */
+async function installOperator(infra: InfraCluster, log: (line: string) => void): Promise<void> {
+  log(`infra node: ctr images import ${OPERATOR_IMAGE}; kubectl apply -f deploy/operator/`);
+  await infra.importImages([OPERATOR_IMAGE]);
+  const manifests = renderOperatorManifests();
+  const kubeConfig = infra.api.kubeConfig();
+  await applyObjects(kubeConfig, manifests['crd.yaml']);
+  await eventually('the HostedControlPlane CRD to be served', 30_000, async () => {
+    await kubeConfig
+      .makeApiClient(CustomObjectsApi)
+      .listClusterCustomObject({
+        group: 'k8s-on-k8s.io',
+        version: 'v1alpha1',
+        plural: 'hostedcontrolplanes',
+      });
+    return true;
+  });
+  await applyObjects(kubeConfig, [...manifests['rbac.yaml'], ...manifests['operator.yaml']]);
+  const core = kubeConfig.makeApiClient(CoreV1Api);
+  await eventually('an operator pod Ready', 120_000, async () => {
+    const pods = await core.listNamespacedPod({
+      namespace: 'k8s-on-k8s-system',
+      labelSelector: 'app.kubernetes.io/name=k8s-on-k8s-operator',
+    });
+    return pods.items.some(isPodReady) ? true : undefined;
+  }).catch(async (error: unknown) => {
+    throw new Error(`${String(error)}\n${await infra.podLogs()}`);
+  });
+}
+
 /** The pods of `name`'s components, by component, Ready or not. */
 function readiness(pods: readonly V1Pod[]): Map<string, boolean> {
   const ready = new Map<string, boolean>();
@@ -191,6 +232,7 @@ export async function startHostedOnInfra(options: HostedOnInfraOptions): Promise
     const addonImages = workloadImages(renderHostedAssets(spec));
     log(`infra node: ctr images import ${controlPlaneImages.join(' ')}`);
     await infra.importImages(controlPlaneImages);
+    if (options.viaOperator === true) await installOperator(infra, log);
 
     const infraKubeconfigPath = join(dir, 'infra.kubeconfig');
     await writeFile(
@@ -234,10 +276,12 @@ export async function startHostedOnInfra(options: HostedOnInfraOptions): Promise
           ? ['--konnectivity=false']
           : ['--konnectivity-node-port', String(konnectivityNodePort)]),
         ...['--kubeconfig', infraKubeconfigPath, '--wait', options.wait ?? '4m'],
+        ...(options.viaOperator === true ? ['--via-operator'] : []),
       ],
       360_000,
       (line) => {
-        if (readyzAt === undefined && /readyz: ok/.test(line)) readyzAt = Date.now();
+        // With --via-operator, create sees the resource turn Available, the hosted /readyz included.
+        if (readyzAt === undefined && /readyz: ok|: Available after/.test(line)) readyzAt = Date.now();
         if (!line.startsWith('applied ')) log(`  create: ${line}`);
       },
     );

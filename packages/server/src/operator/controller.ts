@@ -123,9 +123,18 @@ export async function runController(deps: ControllerDeps): Promise<void> {
         }
       },
       event: (type, item) => {
-        if (type === 'DELETED') known.delete(keyOf(item));
-        else known.add(keyOf(item));
-        queue.add(keyOf(item));
+        if (type === 'DELETED') {
+          known.delete(keyOf(item));
+          return;
+        }
+        known.add(keyOf(item));
+        // Our own status writes come back as MODIFIED: only a new generation, a deletion or a
+        // resource not yet observed needs a reconcile now (the queue's timer covers the rest).
+        const settled =
+          item.status?.observedGeneration === item.metadata.generation &&
+          item.metadata.deletionTimestamp === undefined &&
+          (item.metadata.finalizers ?? []).includes(HCP_FINALIZER);
+        if (type === 'ADDED' || !settled) queue.add(keyOf(item));
       },
     },
     { signal, log, what: { watching: HCP_PLURAL } },

@@ -56,6 +56,39 @@ export function specInputOfResource(
   };
 }
 
+/**
+ * The resource spec that says what `input` (create's flags) says, with only the fields given, so
+ * the operator's defaults stay the operator's. The inverse of specInputOfResource.
+ */
+export function resourceSpecOfInput(input: ControlPlaneSpecInput): HostedControlPlaneSpec {
+  const defined = <T extends object>(object: T): T | undefined => {
+    const entries = Object.entries(object).filter(([, value]) => value !== undefined);
+    return entries.length === 0 ? undefined : (Object.fromEntries(entries) as T);
+  };
+  const nodePorts = input.nodePorts === undefined ? undefined : defined({ ...input.nodePorts });
+  const spec = {
+    version: input.kubernetesVersion,
+    exposure: defined({
+      type: input.expose,
+      host: input.host ?? '',
+      joinHost: input.joinHost,
+      ingressClassName: input.ingressClass,
+      nodePorts,
+    }),
+    etcd:
+      input.etcdStorage === null
+        ? { ephemeral: true }
+        : input.etcdStorage === undefined
+          ? undefined
+          : { storageSize: input.etcdStorage },
+    networks: defined({ serviceCIDR: input.serviceCidr, podCIDR: input.podCidr, vip: input.vip }),
+    addons: defined({ cni: input.cni, konnectivity: input.konnectivity }),
+    apiserver: defined({ replicas: input.apiserverReplicas }),
+    joinServer: defined({ image: input.joinServerImage }),
+  };
+  return defined(spec) as HostedControlPlaneSpec;
+}
+
 /** The validated spec of a resource; throws a ValidationError naming the resource's field. */
 export function controlPlaneSpecOfResource(resource: HostedControlPlane): ControlPlaneSpec {
   // The core's etcdStorage is one field (a size, or null for an emptyDir); the resource has two.

@@ -8,7 +8,7 @@ import { SPEC_FLAGS, specInputFromFlags } from '../../src/cli/control-plane/flag
 import { buildControlPlaneSpec } from '../../src/control-plane/spec.js';
 import { renderControlPlane } from '../../src/control-plane/render/control-plane.js';
 import { HCP_API_VERSION, HCP_KIND, type HostedControlPlane } from '../../src/operator/api.js';
-import { controlPlaneSpecOfResource } from '../../src/operator/resource-spec.js';
+import { controlPlaneSpecOfResource, resourceSpecOfInput } from '../../src/operator/resource-spec.js';
 import { fakeControlPlanePki } from '../control-plane/fake-pki.js';
 
 function resource(spec: HostedControlPlane['spec'], name = 'dev'): HostedControlPlane {
@@ -72,9 +72,12 @@ describe('HostedControlPlane spec → the reconcile core', () => {
     it(`${c.what}: the same spec as create's flags, so the same objects`, () => {
       // As `create` reads its flags.
       const { values, positionals } = parseFlags(['dev', '-n', 'team-a', ...c.flags], SPEC_FLAGS, true);
-      const fromFlags = buildControlPlaneSpec(specInputFromFlags(positionals, values));
+      const input = specInputFromFlags(positionals, values);
+      const fromFlags = buildControlPlaneSpec(input);
       const fromResource = controlPlaneSpecOfResource(resource(c.spec));
       assert.deepEqual(fromResource, fromFlags);
+      // create --via-operator writes the flags as a resource: it says the same.
+      assert.deepEqual(controlPlaneSpecOfResource(resource(resourceSpecOfInput(input))), fromFlags);
       if (fromFlags.expose !== 'nodeport' || fromFlags.nodePorts.api !== undefined) {
         const pki = fakeControlPlanePki();
         assert.deepEqual(renderControlPlane(fromResource, pki), renderControlPlane(fromFlags, pki));

@@ -6,6 +6,7 @@ import { checkNamespaceAccess } from '../../control-plane/access.js';
 import { ensureControlPlane, type ControlPlaneEvent } from '../../control-plane/reconcile.js';
 import { buildControlPlaneSpec, type ControlPlaneSpec } from '../../control-plane/spec.js';
 import type { ControlPlaneCommandDeps } from '../command-deps.js';
+import { createViaOperator } from './create-via-operator.js';
 import {
   CLUSTER_FLAGS,
   CLUSTER_HELP,
@@ -31,19 +32,30 @@ ${CLUSTER_HELP}
   --wait DURATION           how long to wait for the hosted API and every control-plane pod Ready
                             (default 5m); 0 = apply and return without waiting or installing the
                             hosted-cluster assets
+  --via-operator            write the flags as a HostedControlPlane for k8s-on-k8s-operator (installed
+                            with kubectl apply -f deploy/operator/) and wait for it to be Available,
+                            instead of doing the work here; the same objects either way
 `;
 
 /** `k8s-on-k8s create`. */
 export async function runCreate(argv: readonly string[], deps: ControlPlaneCommandDeps): Promise<number> {
   const { values, positionals } = parseFlags(
     argv,
-    { ...SPEC_FLAGS, ...CLUSTER_FLAGS, ...HELP_FLAG, wait: { type: 'string' } },
+    {
+      ...SPEC_FLAGS,
+      ...CLUSTER_FLAGS,
+      ...HELP_FLAG,
+      wait: { type: 'string' },
+      'via-operator': { type: 'boolean' },
+    },
     true,
   );
   if (values.help === true) return printHelp(deps, CREATE_HELP);
-  const spec = buildControlPlaneSpec(specInputFromFlags(positionals, values));
+  const input = specInputFromFlags(positionals, values);
+  const spec = buildControlPlaneSpec(input);
   const waitMs = values.wait === '0' ? 0 : parseDuration(values.wait ?? '5m', '--wait');
   const infra = loadInfraKubeConfig(values);
+  if (values['via-operator'] === true) return createViaOperator(spec, input, infra, waitMs, deps);
 
   await checkNamespaceAccess(infra, spec);
   deps.stdout(`CHECK: access to namespace ${spec.namespace} confirmed`);
