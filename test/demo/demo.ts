@@ -506,6 +506,8 @@ async function launchKeeper(): Promise<number> {
   console.log(`npm run demo --keep: keeper pid ${pid}, log in ${LOG_FILE}`);
   let shown = 0;
   const show = (): void => {
+    // A keeper that failed cleans up .demo/, its log with it: what it wrote is shown by then.
+    if (!existsSync(LOG_FILE)) return;
     const text = readFileSync(LOG_FILE, 'utf8');
     process.stdout.write(text.slice(shown));
     shown = text.length;
@@ -517,7 +519,7 @@ async function launchKeeper(): Promise<number> {
     if (readState()?.status === 'ready') return 0;
     if (!isProcessAlive(pid)) {
       console.error(
-        `npm run demo --keep: the keeper exited before the playground was ready (log: ${LOG_FILE})`,
+        'npm run demo --keep: the keeper exited before the playground was ready (its output is above)',
       );
       return 1;
     }

@@ -3,7 +3,7 @@
 // HostedControlPlane and waits for Available; the operator's control plane runs as pods on the
 // infra node; a worker joins it. Then what an operator owes its users: kubectl get hcp, drift healed
 // (the apiserver Deployment deleted, its args edited), a killed leader converging with the CA made
-// once, a bad spec refused by the API server naming the field, and deletion with Retain whose data
+// once, a component's resources changed rolling that component only, a bad spec refused by the API server naming the field, and deletion with Retain whose data
 // a new resource of the same name picks up (the hosted cluster's objects still there).
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -214,7 +214,44 @@ describe('the operator as pods in the infra cluster: HostedControlPlane → a co
     },
   );
 
-  it('4. a bad spec is refused by the API server, naming the field', async () => {
+  it("4. a change to one component's resources rolls that component only", { timeout: 300_000 }, async () => {
+    const generations = async () => {
+      const [deployments, statefulSets] = await Promise.all([
+        apps().listNamespacedDeployment({
+          namespace: NAMESPACE,
+          labelSelector: `${CONTROL_PLANE_LABEL}=${NAME}`,
+        }),
+        apps().listNamespacedStatefulSet({
+          namespace: NAMESPACE,
+          labelSelector: `${CONTROL_PLANE_LABEL}=${NAME}`,
+        }),
+      ]);
+      return new Map(
+        [...deployments.items, ...statefulSets.items].map((w) => [
+          w.metadata?.name ?? '',
+          w.metadata?.generation ?? 0,
+        ]),
+      );
+    };
+    const before = await generations();
+    const patched = await infraKubectl([
+      ...['patch', 'hcp', NAME, '-n', NAMESPACE, '--type', 'merge', '-p'],
+      JSON.stringify({
+        spec: { components: { scheduler: { resources: { requests: { memory: '48Mi' } } } } },
+      }),
+    ]);
+    assert.equal(patched.exitCode, 0, patched.stderr);
+    await eventually('the scheduler rolled with its new request', 60_000, async () => {
+      const d = await apps().readNamespacedDeployment({ name: `${NAME}-scheduler`, namespace: NAMESPACE });
+      return d.spec?.template.spec?.containers[0]?.resources?.requests?.memory === '48Mi' ? true : undefined;
+    });
+    await eventually('Available again', 240_000, available);
+    const after = await generations();
+    const changed = [...before.keys()].filter((name) => before.get(name) !== after.get(name));
+    assert.deepEqual(changed, [`${NAME}-scheduler`]);
+  });
+
+  it('5. a bad spec is refused by the API server, naming the field', async () => {
     const file = join(dir, 'bad.yaml');
     await writeFile(
       file,
@@ -235,7 +272,7 @@ describe('the operator as pods in the infra cluster: HostedControlPlane → a co
   });
 
   it(
-    '5. deleted with Retain, the data stays; a new resource of the same name reuses it, the hosted objects still there',
+    '6. deleted with Retain, the data stays; a new resource of the same name reuses it, the hosted objects still there',
     { timeout: 600_000 },
     async () => {
       await cluster

@@ -101,7 +101,10 @@ export async function ensureControlPlane(
   const { pki, generated } = await completeControlPlanePki(requested, existing, { now: deps.now });
   deps.onEvent({ type: 'PkiCompleted', generated, total: PKI_NAMES.length });
 
-  const spec = requested.expose === 'nodeport' ? await allocateNodePorts(deps.infra, requested, deps.fieldManager) : requested;
+  const spec =
+    requested.expose === 'nodeport'
+      ? await allocateNodePorts(deps.infra, requested, deps.fieldManager)
+      : requested;
   if (spec.expose === 'nodeport' && spec.nodePorts.api !== undefined && spec.nodePorts.join !== undefined) {
     const { api, join, konnectivity } = spec.nodePorts;
     deps.onEvent({ type: 'NodePortsAllocated', api, join, konnectivity });

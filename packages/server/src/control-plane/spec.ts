@@ -8,6 +8,7 @@ import {
   invalidArgument,
 } from '@k8s-on-k8s/shared';
 import { KONNECTIVITY_AGENT_PORT } from '../contract.js';
+import { validateComponentResources, type ComponentResources } from './component-resources.js';
 import { imageReference } from './image-reference.js';
 import { contains, formatIpv4, overlaps, parseCidr, parseIpv4 } from './ipv4.js';
 import { validateControlPlaneName, validateNamespaceName } from './names.js';
@@ -52,6 +53,8 @@ export interface ControlPlaneSpecInput {
   readonly vip?: string | undefined;
   /** The join server image; undefined for the one built with this CLI. */
   readonly joinServerImage?: string | undefined;
+  /** Requests and memory limits per component over the measured defaults (validated: unknown until then). */
+  readonly componentResources?: unknown;
 }
 
 /** What each input field is called where the input came from, so errors speak the caller's words. */
@@ -85,6 +88,7 @@ export const FLAG_FIELD_NAMES: SpecFieldNames = {
   podCidr: '--pod-cidr',
   vip: '--vip',
   joinServerImage: '--join-server-image',
+  componentResources: 'component resources',
 };
 
 /** A validated, frozen hosted control plane. Every renderer takes this and trusts it. */
@@ -128,6 +132,8 @@ export interface ControlPlaneSpec {
   readonly podCidr: string;
   readonly vip: string;
   readonly clusterDomain: string;
+  /** Overrides of COMPONENT_RESOURCES (only what was asked for; resourcesOf merges). */
+  readonly componentResources: ComponentResources;
   /** The first IP of the service CIDR: the hosted cluster's `kubernetes` Service. */
   readonly kubernetesServiceIp: string;
   /** The 10th IP of the service CIDR: CoreDNS, as kubeadm places it. */
@@ -326,6 +332,7 @@ export function buildControlPlaneSpec(
     podCidr: pod.text,
     vip: vipText,
     clusterDomain: SPEC_DEFAULTS.clusterDomain,
+    componentResources: validateComponentResources(input.componentResources, fields.componentResources),
     kubernetesServiceIp: formatIpv4(service.network + 1),
     clusterDnsIp: formatIpv4(service.network + 10),
   });

@@ -37,6 +37,7 @@ const STORED_FIELD_NAMES: SpecFieldNames = {
   podCidr: 'spec.json podCidr',
   vip: 'spec.json vip',
   joinServerImage: 'spec.json joinServerImage',
+  componentResources: 'spec.json componentResources',
 };
 
 /**
@@ -106,6 +107,7 @@ export function fromStoredSpec(text: string, source: string): ControlPlaneSpec {
         podCidr: stringField('podCidr'),
         vip: stringField('vip'),
         joinServerImage: stringField('joinServerImage'),
+        componentResources: field('componentResources'),
       },
       STORED_FIELD_NAMES,
     );

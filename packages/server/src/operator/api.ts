@@ -2,6 +2,9 @@
 // an admin or a GitOps tool writes (spec) and what the operator reports (status). The CRD's schema
 // (crd.ts) describes the same shape; resource-spec.ts turns a spec into the reconcile core's input.
 
+import type { ResourceOverrides } from '../control-plane/component-resources.js';
+import type { Component } from '../control-plane/names.js';
+
 export const HCP_GROUP = 'k8s-on-k8s.io';
 export const HCP_VERSION = 'v1alpha1';
 export const HCP_API_VERSION = `${HCP_GROUP}/${HCP_VERSION}`;
@@ -38,6 +41,8 @@ export interface HostedControlPlaneSpec {
   readonly addons?: { readonly cni?: 'flannel' | 'none'; readonly konnectivity?: boolean };
   readonly apiserver?: { readonly replicas?: number };
   readonly joinServer?: { readonly image?: string };
+  /** Per component: requests and a memory limit over the measured defaults. */
+  readonly components?: Readonly<Partial<Record<Component, { readonly resources?: ResourceOverrides }>>>;
   /** Delete (default) removes everything; Retain keeps the PKI Secrets and etcd's claim. */
   readonly deletionPolicy?: DeletionPolicy;
   /** Cluster API: where the control plane is reached; the operator fills it in once known. */

@@ -4,7 +4,8 @@
 // What CEL cannot see (CIDR overlaps, the VIP inside a CIDR) the operator reports as InvalidSpec.
 // test/integration/operator-crd.test.ts holds the two to the same answers on a table of inputs.
 import type { KubernetesObject } from '@kubernetes/client-node';
-import { MAX_CONTROL_PLANE_NAME_LENGTH } from '../control-plane/names.js';
+import { CPU_QUANTITY, MEMORY_QUANTITY } from '../control-plane/component-resources.js';
+import { COMPONENTS, MAX_CONTROL_PLANE_NAME_LENGTH } from '../control-plane/names.js';
 import { CNIS, EXPOSURES, SPEC_DEFAULTS, SPEC_LIMITS } from '../control-plane/spec.js';
 import {
   DELETION_POLICIES,
@@ -186,6 +187,44 @@ const SPEC_SCHEMA: Schema = {
           maxLength: 512,
         }),
       },
+    },
+    components: {
+      type: 'object',
+      description: 'Per component: requests and a memory limit over the measured defaults (no CPU limit).',
+      properties: Object.fromEntries(
+        COMPONENTS.map((component) => [
+          component,
+          {
+            type: 'object',
+            properties: {
+              resources: {
+                type: 'object',
+                properties: {
+                  requests: {
+                    type: 'object',
+                    properties: {
+                      cpu: string('CPU request, e.g. 250m.', { pattern: CPU_QUANTITY.source }),
+                      memory: string('Memory request, e.g. 320Mi.', { pattern: MEMORY_QUANTITY.source }),
+                    },
+                  },
+                  limits: {
+                    type: 'object',
+                    properties: {
+                      memory: string('Memory limit, e.g. 1Gi.', { pattern: MEMORY_QUANTITY.source }),
+                    },
+                  },
+                },
+                'x-kubernetes-validations': [
+                  {
+                    rule: '!has(self.requests) || !has(self.requests.memory) || !has(self.limits) || !has(self.limits.memory) || quantity(self.requests.memory).compareTo(quantity(self.limits.memory)) <= 0',
+                    message: 'the memory request must be at most the memory limit',
+                  },
+                ],
+              },
+            },
+          },
+        ]),
+      ),
     },
     deletionPolicy: string(
       'Delete (default) removes everything; Retain keeps the PKI Secrets and etcd data.',

@@ -3,6 +3,7 @@
 // `create` and the operator then hand the same spec to the same ensureControlPlane.
 import { invalidArgument } from '@k8s-on-k8s/shared';
 import type { ControlPlaneSpecInput, SpecFieldNames } from '../control-plane/spec.js';
+import type { ResourceOverrides } from '../control-plane/component-resources.js';
 import { buildControlPlaneSpec, type ControlPlaneSpec } from '../control-plane/spec.js';
 import type { HostedControlPlane, HostedControlPlaneSpec } from './api.js';
 
@@ -26,6 +27,7 @@ export const RESOURCE_FIELD_NAMES: SpecFieldNames = {
   podCidr: 'spec.networks.podCIDR',
   vip: 'spec.networks.vip',
   joinServerImage: 'spec.joinServer.image',
+  componentResources: 'spec.components',
 };
 
 /** The core's input for a resource's spec (no validation yet: buildControlPlaneSpec does that). */
@@ -53,7 +55,18 @@ export function specInputOfResource(
     podCidr: spec.networks?.podCIDR,
     vip: spec.networks?.vip,
     joinServerImage: spec.joinServer?.image,
+    componentResources: componentResourcesOf(spec.components),
   };
+}
+
+/** spec.components.<component>.resources → the core's per-component overrides. */
+function componentResourcesOf(components: HostedControlPlaneSpec['components']): unknown {
+  if (components === undefined) return undefined;
+  return Object.fromEntries(
+    Object.entries(components).flatMap(([component, settings]) =>
+      settings.resources === undefined ? [] : [[component, settings.resources]],
+    ),
+  );
 }
 
 /**
@@ -85,8 +98,19 @@ export function resourceSpecOfInput(input: ControlPlaneSpecInput): HostedControl
     addons: defined({ cni: input.cni, konnectivity: input.konnectivity }),
     apiserver: defined({ replicas: input.apiserverReplicas }),
     joinServer: defined({ image: input.joinServerImage }),
+    components: resourceComponentsOf(input.componentResources),
   };
   return defined(spec) as HostedControlPlaneSpec;
+}
+
+function resourceComponentsOf(input: unknown): HostedControlPlaneSpec['components'] {
+  if (typeof input !== 'object' || input === null || Object.keys(input).length === 0) return undefined;
+  return Object.fromEntries(
+    Object.entries(input).map(([component, resources]) => [
+      component,
+      { resources: resources as ResourceOverrides },
+    ]),
+  );
 }
 
 /** The validated spec of a resource; throws a ValidationError naming the resource's field. */

@@ -85,6 +85,32 @@ describe('HostedControlPlane spec → the reconcile core', () => {
     });
   }
 
+  it("spec.components.<c>.resources become the core's overrides, and back", () => {
+    const spec = controlPlaneSpecOfResource(
+      resource({
+        exposure: { host: 'api.dev.example' },
+        components: { apiserver: { resources: { requests: { cpu: '100m' } } }, etcd: {} },
+      }),
+    );
+    assert.deepEqual(spec.componentResources, { apiserver: { requests: { cpu: '100m' } } });
+    assert.deepEqual(
+      resourceSpecOfInput({ host: 'h', componentResources: spec.componentResources }).components,
+      {
+        apiserver: { resources: { requests: { cpu: '100m' } } },
+      },
+    );
+    assert.throws(
+      () =>
+        controlPlaneSpecOfResource(
+          resource({
+            exposure: { host: 'h' },
+            components: { apiserver: { resources: { limits: { cpu: '1' } } } },
+          } as never),
+        ),
+      /spec\.components\.apiserver takes requests\.cpu, requests\.memory and limits\.memory only/,
+    );
+  });
+
   it("refuses what create refuses, naming the resource's fields", () => {
     const refused: [HostedControlPlane['spec'], RegExp][] = [
       [

@@ -1,11 +1,11 @@
 // kube-apiserver: advertises the VIP, authenticates bootstrap tokens, encrypts Secrets at rest.
 import type { V1Deployment } from '@kubernetes/client-node';
+import { resourcesOf } from '../component-resources.js';
 import { type ControlPlaneSpec } from '../spec.js';
 import { componentName } from '../names.js';
 import { APISERVER_EGRESS, renderKonnectivityServer } from './konnectivity.js';
 
 import {
-  COMPONENT_RESOURCES,
   PKI_DIR,
   PORTS,
   RESTRICTED_CONTAINER,
@@ -73,7 +73,7 @@ export function renderApiserver(spec: ControlPlaneSpec): V1Deployment {
           args,
           {
             ports: [{ name: 'https', containerPort: PORTS.apiserver }],
-            resources: COMPONENT_RESOURCES.apiserver,
+            resources: resourcesOf(spec, 'apiserver'),
             securityContext: {
               ...RESTRICTED_CONTAINER,
               capabilities: { drop: ['ALL'], add: ['NET_BIND_SERVICE'] },

@@ -82,7 +82,8 @@ export function formatObjectsYaml(objects: readonly KubernetesObject[]): string 
 }
 
 // Re-exported for the callers that import them from here.
-export { COMPONENT_RESOURCES, PORTS } from './pod-kit.js';
+export { PORTS } from './pod-kit.js';
+export { COMPONENT_RESOURCES } from '../component-resources.js';
 export { JOIN_SERVER_IMAGE } from './join-server.js';
 export { renderEncryptionConfiguration } from './secrets.js';
 export { renderControlPlaneServices } from './services.js';

@@ -1,11 +1,11 @@
 // kube-controller-manager: signs node CSRs (client certificates with the cluster CA, serving
 // certificates with the kubelet-serving CA), approves nodes' renewals, cleans up bootstrap tokens.
 import type { V1Deployment } from '@kubernetes/client-node';
+import { resourcesOf } from '../component-resources.js';
 import { type ControlPlaneSpec } from '../spec.js';
 import { componentName } from '../names.js';
 
 import {
-  COMPONENT_RESOURCES,
   PKI_DIR,
   container,
   deployment,
@@ -57,7 +57,7 @@ export function renderControllerManager(spec: ControlPlaneSpec): V1Deployment {
           'kube-controller-manager',
           args,
           {
-            resources: COMPONENT_RESOURCES['controller-manager'],
+            resources: resourcesOf(spec, 'controller-manager'),
             volumeMounts: [
               { name: 'pki', mountPath: PKI_DIR, readOnly: true },
               { name: 'kubeconfig', mountPath: '/etc/kubernetes/kubeconfig', readOnly: true },

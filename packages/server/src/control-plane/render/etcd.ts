@@ -1,19 +1,11 @@
 // etcd: a StatefulSet with TLS for clients and peers, on a PersistentVolumeClaim unless asked for an emptyDir.
 import type { V1StatefulSet } from '@kubernetes/client-node';
+import { resourcesOf } from '../component-resources.js';
 import { type ControlPlaneSpec } from '../spec.js';
 import { DATA_LABEL } from '../../contract.js';
 import { componentName } from '../names.js';
 
-import {
-  COMPONENT_RESOURCES,
-  PORTS,
-  componentLabels,
-  container,
-  pkiVolume,
-  podTemplate,
-  probes,
-  selector,
-} from './pod-kit.js';
+import { PORTS, componentLabels, container, pkiVolume, podTemplate, probes, selector } from './pod-kit.js';
 
 export function renderEtcd(spec: ControlPlaneSpec): V1StatefulSet {
   const name = componentName(spec, 'etcd');
@@ -61,7 +53,7 @@ export function renderEtcd(spec: ControlPlaneSpec): V1StatefulSet {
         containers: [
           container('etcd', `registry.k8s.io/etcd:${spec.etcdImageTag}`, 'etcd', args, {
             ports: [{ name: 'client', containerPort: PORTS.etcdClient }],
-            resources: COMPONENT_RESOURCES.etcd,
+            resources: resourcesOf(spec, 'etcd'),
             volumeMounts: [
               { name: 'pki', mountPath: dir, readOnly: true },
               { name: dataVolume, mountPath: '/var/lib/etcd' },

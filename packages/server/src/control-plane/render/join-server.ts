@@ -1,19 +1,12 @@
 // k8s-join-server: the Deployment next to each control plane that exchanges join tokens for bundles.
 import type { V1Deployment } from '@kubernetes/client-node';
+import { resourcesOf } from '../component-resources.js';
 import { publicApiPort, publicJoinUrl, publicKonnectivityPort, type ControlPlaneSpec } from '../spec.js';
 import { pkiSecretName } from '../pki.js';
 import { SERVER_VERSION } from '../../version.js';
 import { componentName } from '../names.js';
 
-import {
-  COMPONENT_RESOURCES,
-  PORTS,
-  advertisedApiEndpoint,
-  container,
-  deployment,
-  podTemplate,
-  secretVolume,
-} from './pod-kit.js';
+import { PORTS, advertisedApiEndpoint, container, deployment, podTemplate, secretVolume } from './pod-kit.js';
 
 /** The join server image unless the spec names another; `npm run build:images` builds it at this version. */
 export const JOIN_SERVER_IMAGE = `ghcr.io/k8s-on-k8s/k8s-join-server:v${SERVER_VERSION}`;
@@ -41,7 +34,7 @@ export function renderJoinServer(spec: ControlPlaneSpec): V1Deployment {
       containers: [
         container('k8s-join-server', spec.joinServerImage ?? JOIN_SERVER_IMAGE, 'k8s-join-server', args, {
           ports: [{ name: 'https', containerPort: PORTS.joinServer }],
-          resources: COMPONENT_RESOURCES['join-server'],
+          resources: resourcesOf(spec, 'join-server'),
           volumeMounts: [
             { name: 'pki', mountPath: `${dir}/pki`, readOnly: true },
             { name: 'kubeconfig', mountPath: `${dir}/kubeconfig`, readOnly: true },

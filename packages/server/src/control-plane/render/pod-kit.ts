@@ -6,7 +6,6 @@ import type {
   V1Deployment,
   V1PodSpec,
   V1PodTemplateSpec,
-  V1ResourceRequirements,
   V1Volume,
 } from '@kubernetes/client-node';
 import { formatHostPort } from '@k8s-on-k8s/shared';
@@ -32,21 +31,6 @@ export const PORTS = {
 export function advertisedApiEndpoint(spec: Pick<ControlPlaneSpec, 'vip'>): string {
   return `https://${formatHostPort({ host: spec.vip, port: PORTS.apiserver })}`;
 }
-/**
- * Sized from what the pods' memory cgroups used on the real-pods flow (an idle control plane, and
- * its peak while twenty workers joined at once on a saturated 2-core node): apiserver 185–201 MiB
- * idle, 268 peak; etcd 26, 51; controller-manager 16, 55; join server 34, 42; scheduler 15, 23.
- * Requests cover the storm's peak (together 550m CPU and 544Mi); memory limits leave room for what
- * the storm did not show (a relist after an etcd restart, compaction, many more objects): about 4×
- * the peak, at least 128Mi. No CPU limits (throttling an apiserver makes it time out).
- */
-export const COMPONENT_RESOURCES: Readonly<Record<Component, V1ResourceRequirements>> = {
-  etcd: { requests: { cpu: '100m', memory: '64Mi' }, limits: { memory: '512Mi' } },
-  apiserver: { requests: { cpu: '250m', memory: '320Mi' }, limits: { memory: '1Gi' } },
-  'controller-manager': { requests: { cpu: '100m', memory: '64Mi' }, limits: { memory: '256Mi' } },
-  scheduler: { requests: { cpu: '50m', memory: '32Mi' }, limits: { memory: '128Mi' } },
-  'join-server': { requests: { cpu: '50m', memory: '64Mi' }, limits: { memory: '128Mi' } },
-};
 export const PKI_DIR = '/etc/kubernetes/pki';
 const KUBECONFIG_PATH = '/etc/kubernetes/kubeconfig/kubeconfig';
 export function componentLabels(spec: ControlPlaneSpec, component: Component): Record<string, string> {

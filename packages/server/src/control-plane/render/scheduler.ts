@@ -1,17 +1,10 @@
 // kube-scheduler.
 import type { V1Deployment } from '@kubernetes/client-node';
+import { resourcesOf } from '../component-resources.js';
 import { type ControlPlaneSpec } from '../spec.js';
 import { componentName } from '../names.js';
 
-import {
-  COMPONENT_RESOURCES,
-  container,
-  deployment,
-  kubeconfigArgs,
-  podTemplate,
-  probes,
-  secretVolume,
-} from './pod-kit.js';
+import { container, deployment, kubeconfigArgs, podTemplate, probes, secretVolume } from './pod-kit.js';
 
 export function renderScheduler(spec: ControlPlaneSpec): V1Deployment {
   const port = 10259;
@@ -33,7 +26,7 @@ export function renderScheduler(spec: ControlPlaneSpec): V1Deployment {
           'kube-scheduler',
           args,
           {
-            resources: COMPONENT_RESOURCES.scheduler,
+            resources: resourcesOf(spec, 'scheduler'),
             volumeMounts: [{ name: 'kubeconfig', mountPath: '/etc/kubernetes/kubeconfig', readOnly: true }],
             ...probes(port, 'HTTPS', '/healthz', '/healthz'),
           },
