@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { CoreV1Api, CustomObjectsApi, KubeConfig, type V1Pod } from '@kubernetes/client-node';
+import { CoreV1Api, KubeConfig, type V1Pod } from '@kubernetes/client-node';
 import { caCertHash, parseKubeconfig, resolveKubeconfig } from '@k8s-on-k8s/shared';
 import {
   COMPONENTS,
@@ -11,11 +11,8 @@ import {
   buildControlPlaneSpec,
   completeControlPlanePki,
   componentName,
-  OPERATOR_IMAGE,
-  applyObjects,
   renderControlPlane,
   renderHostedAssets,
-  renderOperatorManifests,
 } from '@k8s-on-k8s/server';
 import { NODE_IMAGES_MOUNT, importImages } from '../image/node-images.js';
 import { relayFromNamespace, type NamespaceRelay } from '../net/namespace-relay.js';
@@ -25,6 +22,7 @@ import { eventually } from '../process/eventually.js';
 import { runCommand } from '../process/run-command.js';
 import { startJoinWorker, type JoinWorker } from '../worker/join-worker.js';
 import { startInfraCluster, workloadImages, type InfraCluster } from './infra-cluster.js';
+import { installOperator } from './operator-install.js';
 import { kubeBinary } from './kube-binaries.js';
 import { isPodReady } from './pod-lines.js';
 import { REPO_ROOT } from '../repo-root.js';
@@ -139,39 +137,6 @@ async function natWorkerSubnet(cpNetns: NetworkNamespace, index: number): Promis
     if (added.exitCode !== 0)
       throw new Error(`iptables ${rule.join(' ')} in ${cpNetns.name}: ${added.stderr}`);
   }
-}
-
-/**
- * deploy/operator/ as `kubectl apply -f` would install it (CRD, RBAC, the Deployment), with the
- * operator image imported on the node; resolves once an operator pod is Ready.
- */
-async function installOperator(infra: InfraCluster, log: (line: string) => void): Promise<void> {
-  log(`infra node: ctr images import ${OPERATOR_IMAGE}; kubectl apply -f deploy/operator/`);
-  await infra.importImages([OPERATOR_IMAGE]);
-  const manifests = renderOperatorManifests();
-  const kubeConfig = infra.api.kubeConfig();
-  await applyObjects(kubeConfig, manifests['crd.yaml']);
-  await eventually('the HostedControlPlane CRD to be served', 30_000, async () => {
-    await kubeConfig
-      .makeApiClient(CustomObjectsApi)
-      .listClusterCustomObject({
-        group: 'k8s-on-k8s.io',
-        version: 'v1alpha1',
-        plural: 'hostedcontrolplanes',
-      });
-    return true;
-  });
-  await applyObjects(kubeConfig, [...manifests['rbac.yaml'], ...manifests['operator.yaml']]);
-  const core = kubeConfig.makeApiClient(CoreV1Api);
-  await eventually('an operator pod Ready', 120_000, async () => {
-    const pods = await core.listNamespacedPod({
-      namespace: 'k8s-on-k8s-system',
-      labelSelector: 'app.kubernetes.io/name=k8s-on-k8s-operator',
-    });
-    return pods.items.some(isPodReady) ? true : undefined;
-  }).catch(async (error: unknown) => {
-    throw new Error(`${String(error)}\n${await infra.podLogs()}`);
-  });
 }
 
 /** The pods of `name`'s components, by component, Ready or not. */

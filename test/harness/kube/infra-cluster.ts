@@ -64,6 +64,8 @@ export interface InfraCluster {
    * resetPodMemoryPeak.
    */
   podMemory(podUid: string): Promise<PodMemory>;
+  /** The CPU time a pod has used since it started, in seconds (its cgroup v1 cpuacct.usage). */
+  podCpuSeconds(podUid: string): Promise<number>;
   /** Starts a new peak for podMemory (writes the cgroup's memory.max_usage_in_bytes). */
   resetPodMemoryPeak(podUid: string): Promise<void>;
   /** The last lines of the kubelet's and containerd's journals. */
@@ -80,10 +82,10 @@ export interface PodMemory {
 }
 
 /** A shell snippet setting $d to the cgroup v1 memory directory of the pod `uid` (either driver's name). */
-function podCgroupDir(uid: string): string {
+function podCgroupDir(uid: string, controller = 'memory'): string {
   const name = `pod${uid}`;
   const slice = `*pod${uid.replace(/-/g, '_')}.slice`;
-  return `d=$(find /sys/fs/cgroup/memory -type d \\( -name '${name}' -o -name '${slice}' \\) | head -1); [ -n "$d" ] || { echo "no memory cgroup for pod ${uid}" >&2; exit 1; }`;
+  return `d=$(find /sys/fs/cgroup/${controller} -type d \\( -name '${name}' -o -name '${slice}' \\) | head -1); [ -n "$d" ] || { echo "no ${controller} cgroup for pod ${uid}" >&2; exit 1; }`;
 }
 
 /** The container images of every workload (Deployment, StatefulSet, DaemonSet) among `objects`. */
@@ -276,6 +278,19 @@ export async function startInfraCluster(options: InfraClusterOptions): Promise<I
       importImages,
       nodeImages: () => nodeImages(node),
       nodeJournal: journal,
+      async podCpuSeconds(podUid) {
+        const read = await node.exec('sh', [
+          '-c',
+          `${podCgroupDir(podUid, 'cpuacct')}; cat "$d/cpuacct.usage"`,
+        ]);
+        const nanoseconds = Number(read.stdout.trim());
+        if (read.exitCode !== 0 || !Number.isFinite(nanoseconds)) {
+          throw new Error(
+            `reading pod ${podUid}'s cpuacct cgroup on ${nodeName}: ${read.stdout}${read.stderr}`,
+          );
+        }
+        return nanoseconds / 1e9;
+      },
       async podMemory(podUid) {
         const read = await node.exec('sh', [
           '-c',
