@@ -458,18 +458,30 @@ describe('k8s-on-k8s-operator against a real infra apiserver', () => {
   );
 
   it(
-    'deletion removes what was made; deletionPolicy Retain keeps the PKI Secrets and the data',
+    'deletion removes what was made; Retain (delete --keep-data) keeps the PKI Secrets and the data',
     { timeout: 120_000 },
     async () => {
-      await api.request(
-        'POST',
-        HCPS,
-        hcp('kept', { exposure: { host: 'api.kept.example' }, deletionPolicy: 'Retain' }),
-      );
+      await api.request('POST', HCPS, hcp('kept', { exposure: { host: 'api.kept.example' } }));
       await eventually('kept provisioned', 60_000, async () =>
         (await read('kept')).status?.phase === 'Provisioning' ? true : undefined,
       );
-      await api.request('DELETE', `${HCPS}/kept`);
+      // `k8s-on-k8s delete --keep-data` on a control plane the operator owns deletes its resource
+      // with deletionPolicy Retain and waits for the finalizer (deleting the objects itself would
+      // only have the operator make them again).
+      const deleted = await runCommand(
+        process.execPath,
+        [
+          join(REPO_ROOT, 'packages/server/dist/src/bin/k8s-on-k8s.js'),
+          ...['delete', 'kept', '-n', NAMESPACE, '--keep-data', '--kubeconfig', infra.adminKubeconfigPath],
+        ],
+        { timeoutMs: 120_000 },
+      );
+      assert.equal(deleted.exitCode, 0, `${deleted.stdout}${deleted.stderr}`);
+      assert.match(
+        deleted.stdout,
+        /kept is a HostedControlPlane: deleting the resource \(deletionPolicy Retain\)/,
+      );
+      await assert.rejects(read('kept'), /404|not found/i, 'delete returned before the finalizer ran');
       await api.request('DELETE', `${HCPS}/dev`);
       for (const name of ['kept', 'dev']) {
         await eventually(`${name} gone`, 60_000, async () =>

@@ -1,31 +1,19 @@
 #!/usr/bin/env node
-// k8s-join-server: exchanges join tokens for join bundles. Expected failures print code, message
-// and a hint, never a stack.
+// k8s-join-server: exchanges join tokens for join bundles.
 import { readFile } from 'node:fs/promises';
-import { isK8sOnK8sError, ValidationError } from '@k8s-on-k8s/shared';
 import { runJoinServerCommand } from '../join-server/main.js';
+import { exitWith, onSignal } from './exit-with.js';
 
-// A promise chain rather than top-level await: the single executable (scripts/build-images.mjs) is
-// bundled as CommonJS, which has none.
-runJoinServerCommand(process.argv.slice(2), {
-  stdout: (text) => {
-    console.log(text);
-  },
-  stderr: (text) => {
-    console.error(text);
-  },
-  readFile: (path) => readFile(path, 'utf8'),
-  onSignal: (signal, handler) => {
-    process.on(signal, handler);
-    return () => process.off(signal, handler);
-  },
-}).then(
-  (code) => process.exit(code),
-  (error: unknown) => {
-    if (!isK8sOnK8sError(error)) throw error;
-    console.error(`error: ${error.code}: ${error.message}`);
-    if (error.hint !== undefined) console.error(`hint: ${error.hint}`);
-    else if (error instanceof ValidationError) console.error('hint: run k8s-join-server --help');
-    process.exit(error instanceof ValidationError ? 2 : 1);
-  },
+exitWith(
+  runJoinServerCommand(process.argv.slice(2), {
+    stdout: (text) => {
+      console.log(text);
+    },
+    stderr: (text) => {
+      console.error(text);
+    },
+    readFile: (path) => readFile(path, 'utf8'),
+    onSignal,
+  }),
+  'k8s-join-server',
 );

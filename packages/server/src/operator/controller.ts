@@ -15,7 +15,7 @@ import {
 } from '../control-plane/reconcile.js';
 import { describePodProblems } from '../control-plane/pod-problems.js';
 import { readControlPlaneStatus } from '../control-plane/status.js';
-import { SPEC_DEFAULTS } from '../control-plane/spec.js';
+import { SPEC_DEFAULTS, type ControlPlaneSpec } from '../control-plane/spec.js';
 import { applyObjects } from '../kube/apply.js';
 import { KubernetesApiError, type KubernetesApi } from '../kube/api.js';
 import { runListWatch } from '../kube/list-watch.js';
@@ -49,44 +49,66 @@ export interface ControllerDeps {
   readonly resyncMs?: number;
   /** Look again at a control plane that is not Available yet this often (default 5 s). */
   readonly pendingMs?: number;
+  /** How many control planes are reconciled at once (default 4; one at a time each). */
+  readonly concurrency?: number;
 }
 
 const FIRST_BACKOFF_MS = 1_000;
 const MAX_BACKOFF_MS = 300_000;
 
-/** Keys (`namespace/name`) due at a time; one worker takes the earliest due. */
+/**
+ * Keys (`namespace/name`) due at a time. Workers take the earliest due key that no other worker
+ * holds; a key added while held waits until done(), so one control plane is never reconciled twice
+ * at once.
+ */
 class WorkQueue {
   private readonly due = new Map<string, number>();
-  private wake: (() => void) | undefined;
+  private readonly held = new Set<string>();
+  private readonly waiters = new Set<() => void>();
 
   /** Due in `delayMs` (default now); an earlier due time already queued wins. */
   add(key: string, delayMs = 0): void {
     const at = Date.now() + delayMs;
     const queued = this.due.get(key);
     if (queued === undefined || at < queued) this.due.set(key, at);
-    this.wake?.();
+    this.wakeAll();
   }
 
+  /** The next due key, held until done(key); undefined once `signal` aborts. */
   async next(signal: AbortSignal): Promise<string | undefined> {
     while (!signal.aborted) {
       let first: [string, number] | undefined;
-      for (const entry of this.due) if (first === undefined || entry[1] < first[1]) first = entry;
+      for (const entry of this.due) {
+        if (!this.held.has(entry[0]) && (first === undefined || entry[1] < first[1])) first = entry;
+      }
       const waitMs = first === undefined ? 60_000 : first[1] - Date.now();
       if (first !== undefined && waitMs <= 0) {
         this.due.delete(first[0]);
+        this.held.add(first[0]);
         return first[0];
       }
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, Math.min(waitMs, 60_000));
-        this.wake = () => {
+        const wake = (): void => {
           clearTimeout(timer);
+          this.waiters.delete(wake);
+          signal.removeEventListener('abort', wake);
           resolve();
         };
-        signal.addEventListener('abort', () => this.wake?.(), { once: true });
+        const timer = setTimeout(wake, Math.min(waitMs, 60_000));
+        this.waiters.add(wake);
+        signal.addEventListener('abort', wake, { once: true });
       });
-      this.wake = undefined;
     }
     return undefined;
+  }
+
+  done(key: string): void {
+    this.held.delete(key);
+    this.wakeAll();
+  }
+
+  private wakeAll(): void {
+    for (const wake of [...this.waiters]) wake();
   }
 }
 
@@ -97,6 +119,20 @@ export async function runController(deps: ControllerDeps): Promise<void> {
   const known = new Set<string>();
   const failures = new Map<string, number>();
   const lastEvent = new Map<string, string>();
+  /** What the last apply of each control plane made, so the passes in between only look. */
+  const applied = new Map<
+    string,
+    {
+      generation: number;
+      at: number;
+      spec: ControlPlaneSpec;
+      apiUrl: string;
+      adminKubeconfig: string;
+      addons: { count: number; serverVersion: string } | undefined;
+    }
+  >();
+  /** Control planes one of whose workloads was edited or deleted since their last apply. */
+  const drifted = new Set<string>();
   const base = `/apis/${HCP_GROUP}/${HCP_VERSION}`;
   const scope = deps.namespace === undefined ? '' : `/namespaces/${deps.namespace}`;
   const keyOf = (o: { metadata: { namespace?: string; name?: string } }) =>
@@ -140,10 +176,19 @@ export async function runController(deps: ControllerDeps): Promise<void> {
     { signal, log, what: { watching: HCP_PLURAL } },
   );
 
-  // A change to a workload of a control plane (a pod turned Ready, someone scaled it) reconciles it.
+  // A change to a workload of a control plane reconciles it: a new generation (someone edited its
+  // spec) or its deletion is drift and makes the next reconcile apply; a status change (a pod
+  // turned Ready) only makes it look.
   type Workload = {
-    metadata: { namespace?: string; resourceVersion?: string; labels?: Record<string, string> };
+    metadata: {
+      namespace?: string;
+      name?: string;
+      generation?: number;
+      resourceVersion?: string;
+      labels?: Record<string, string>;
+    };
   };
+  const workloadGenerations = new Map<string, number | undefined>();
   const ownerKey = (o: Workload) =>
     `${o.metadata.namespace ?? ''}/${o.metadata.labels?.[CONTROL_PLANE_LABEL] ?? ''}`;
   const workloads = (['deployments', 'statefulsets'] as const).map((plural) => {
@@ -160,9 +205,22 @@ export async function runController(deps: ControllerDeps): Promise<void> {
         watch: (rv, s) => api.watch<Workload>(`${path}&resourceVersion=${rv}`, s, 300),
       },
       {
-        listed: () => undefined,
-        event: (_type, item) => {
+        listed: (items) => {
+          for (const item of items) {
+            workloadGenerations.set(`${plural}/${keyOf(item)}`, item.metadata.generation);
+          }
+        },
+        event: (type, item) => {
           const key = ownerKey(item);
+          const id = `${plural}/${keyOf(item)}`;
+          const seen = workloadGenerations.get(id);
+          if (type === 'DELETED') {
+            workloadGenerations.delete(id);
+            drifted.add(key);
+          } else {
+            workloadGenerations.set(id, item.metadata.generation);
+            if (seen !== undefined && seen !== item.metadata.generation) drifted.add(key);
+          }
           if (known.has(key)) queue.add(key, 500);
         },
       },
@@ -218,6 +276,66 @@ export async function runController(deps: ControllerDeps): Promise<void> {
     });
   };
 
+  /** ensureControlPlane for a resource's spec, plus Cluster API's kubeconfig Secret. */
+  const apply = async (resource: HostedControlPlane, spec: ControlPlaneSpec) => {
+    const { namespace, name } = resource.metadata;
+    drifted.delete(keyOf(resource));
+    const at = Date.now();
+    const generated: string[] = [];
+    const ensured = await ensureControlPlane(
+      spec,
+      {
+        infra: deps.infra,
+        now: deps.now,
+        fieldManager: OPERATOR_FIELD_MANAGER,
+        onEvent: (e) => {
+          if (e.type === 'PkiCompleted') generated.push(...e.generated);
+        },
+      },
+      { readyTimeoutMs: 0 },
+    );
+    if (generated.length > 0) {
+      await event(
+        resource,
+        'Normal',
+        'PkiGenerated',
+        `generated ${generated.length} keys and certificates: ${generated.join(', ')}`,
+      );
+    }
+    // Cluster API's kubeconfig Secret: the admin credential, labelled so delete removes it.
+    await applyObjects(
+      deps.infra,
+      [
+        {
+          apiVersion: 'v1',
+          kind: 'Secret',
+          metadata: {
+            name: kubeconfigSecretName(name),
+            namespace,
+            labels: {
+              [CONTROL_PLANE_LABEL]: name,
+              [MANAGED_BY_LABEL]: 'k8s-on-k8s',
+              'cluster.x-k8s.io/cluster-name': name,
+            },
+          },
+          type: 'cluster.x-k8s.io/secret',
+          data: { value: Buffer.from(ensured.adminKubeconfig).toString('base64') },
+        } as never,
+      ],
+      undefined,
+      OPERATOR_FIELD_MANAGER,
+    );
+
+    return {
+      generation: resource.metadata.generation ?? 0,
+      at,
+      spec: ensured.spec,
+      apiUrl: ensured.apiUrl,
+      adminKubeconfig: ensured.adminKubeconfig,
+      addons: undefined,
+    };
+  };
+
   /** One reconcile; resolves with when to look again (undefined: only on a change). */
   const reconcile = async (key: string): Promise<number | undefined> => {
     const [namespace = '', name = ''] = key.split('/');
@@ -231,6 +349,7 @@ export async function runController(deps: ControllerDeps): Promise<void> {
     const finalizers = resource.metadata.finalizers ?? [];
 
     if (resource.metadata.deletionTimestamp !== undefined) {
+      applied.delete(key);
       if (!finalizers.includes(HCP_FINALIZER)) return undefined;
       await writeStatus(resource, statusOf(resource, { kind: 'deleting' }, deps.now())).catch(
         () => undefined,
@@ -282,51 +401,19 @@ export async function runController(deps: ControllerDeps): Promise<void> {
       return undefined;
     }
 
-    const generated: string[] = [];
-    const ensured = await ensureControlPlane(
-      spec,
-      {
-        infra: deps.infra,
-        now: deps.now,
-        fieldManager: OPERATOR_FIELD_MANAGER,
-        onEvent: (e) => {
-          if (e.type === 'PkiCompleted') generated.push(...e.generated);
-        },
-      },
-      { readyTimeoutMs: 0 },
-    );
-    if (generated.length > 0) {
-      await event(
-        resource,
-        'Normal',
-        'PkiGenerated',
-        `generated ${generated.length} keys and certificates: ${generated.join(', ')}`,
-      );
-    }
-    // Cluster API's kubeconfig Secret: the admin credential, labelled so delete removes it.
-    await applyObjects(
-      deps.infra,
-      [
-        {
-          apiVersion: 'v1',
-          kind: 'Secret',
-          metadata: {
-            name: kubeconfigSecretName(name),
-            namespace,
-            labels: {
-              [CONTROL_PLANE_LABEL]: name,
-              [MANAGED_BY_LABEL]: 'k8s-on-k8s',
-              'cluster.x-k8s.io/cluster-name': name,
-            },
-          },
-          type: 'cluster.x-k8s.io/secret',
-          data: { value: Buffer.from(ensured.adminKubeconfig).toString('base64') },
-        } as never,
-      ],
-      undefined,
-      OPERATOR_FIELD_MANAGER,
-    );
-
+    // Apply when the spec changed, a workload drifted, or at the resync; in between (the 5 s looks
+    // while pods come up) only observe: twenty control planes starting at once must not mean
+    // seven hundred applies a minute.
+    const generation = resource.metadata.generation ?? 0;
+    const last = applied.get(key);
+    const mustApply =
+      last === undefined ||
+      last.generation !== generation ||
+      drifted.has(key) ||
+      Date.now() - last.at >= (deps.resyncMs ?? 60_000);
+    const state = mustApply ? await apply(resource, spec) : last;
+    applied.set(key, state);
+    const ensured = state;
     const status = await readControlPlaneStatus(deps.infra, namespace, name, deps.now());
     const pki = await readExistingPki(deps.infra, ensured.spec);
     const readyz =
@@ -338,9 +425,13 @@ export async function runController(deps: ControllerDeps): Promise<void> {
             clientCertPem: pki.admin.certPem,
             clientKeyPem: pki.admin.keyPem,
           });
-    const addons = readyz.ok
-      ? await installHostedAssets(ensured.spec, ensured.adminKubeconfig, OPERATOR_FIELD_MANAGER)
-      : undefined;
+    // The hosted assets with each apply, and the first time the apiserver answers after one.
+    const addons = !readyz.ok
+      ? undefined
+      : mustApply || state.addons === undefined
+        ? await installHostedAssets(ensured.spec, ensured.adminKubeconfig, OPERATOR_FIELD_MANAGER)
+        : state.addons;
+    state.addons = addons;
     const allReady = status.components.every((c) => c.present && c.readyReplicas >= c.replicas);
     const observation: Observation = {
       kind: 'observed',
@@ -375,7 +466,7 @@ export async function runController(deps: ControllerDeps): Promise<void> {
     return next.ready === true ? (deps.resyncMs ?? 60_000) : (deps.pendingMs ?? 5_000);
   };
 
-  const worker = (async () => {
+  const work = async (): Promise<void> => {
     for (;;) {
       const key = await queue.next(signal);
       if (key === undefined) return;
@@ -405,9 +496,14 @@ export async function runController(deps: ControllerDeps): Promise<void> {
           );
           await event(resource, 'Warning', 'ReconcileFailed', message);
         }
+      } finally {
+        queue.done(key);
       }
     }
-  })();
+  };
+  // Several control planes at once: a reconcile mostly waits on the apiservers, and one that
+  // generates a PKI or waits for a slow apiserver must not hold up the others.
+  const workers = Array.from({ length: deps.concurrency ?? 4 }, () => work());
 
-  await Promise.all([resources, ...workloads, worker]);
+  await Promise.all([resources, ...workloads, ...workers]);
 }

@@ -27,6 +27,8 @@ Flags:
   --lease-name NAME        the Lease's name (default k8s-on-k8s-operator)
   --id NAME                this replica in the Lease (default: $POD_NAME, else the host name)
   --resync SECONDS         reconcile a Ready control plane again this often, healing drift (default 60)
+  --concurrent-reconciles N
+                           control planes reconciled at once (default 4)
   --health-port PORT       /healthz and /readyz on this port; 0 picks one (default 8081)
   --log-level LEVEL        trace, debug, info, warn or error (default info)
   -h, --help               show this help
@@ -48,6 +50,7 @@ export interface OperatorConfig {
   readonly leaseName: string;
   readonly id: string;
   readonly resyncMs: number;
+  readonly concurrency: number;
   readonly healthPort: number;
   readonly logLevel: string;
 }
@@ -71,6 +74,7 @@ export function parseOperatorFlags(
         'lease-name': { type: 'string' },
         id: { type: 'string' },
         resync: { type: 'string' },
+        'concurrent-reconciles': { type: 'string' },
         'health-port': { type: 'string' },
         'log-level': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -116,6 +120,7 @@ export function parseOperatorFlags(
     leaseName: values['lease-name'] ?? 'k8s-on-k8s-operator',
     id: values.id ?? env.POD_NAME ?? hostname(),
     resyncMs: integer(values.resync ?? '60', '--resync', 5, 86_400) * 1000,
+    concurrency: integer(values['concurrent-reconciles'] ?? '4', '--concurrent-reconciles', 1, 64),
     healthPort: integer(values['health-port'] ?? '8081', '--health-port', 0, 65_535),
     logLevel,
   };
@@ -166,6 +171,7 @@ export async function startOperator(config: OperatorConfig): Promise<RunningOper
       now: () => new Date(),
       signal: stopping.signal,
       resyncMs: config.resyncMs,
+      concurrency: config.concurrency,
     });
     // Lost leadership ends this process's work at once: another replica may act from now on.
     void leadership?.lost.then(() => {

@@ -1,12 +1,19 @@
 // `k8s-on-k8s delete`.
 import { CONTROL_PLANE_LABEL } from '../../contract.js';
 import { deleteControlPlane } from '../../control-plane/reconcile.js';
+import {
+  deleteHostedControlPlane,
+  readHostedControlPlane,
+  servesHostedControlPlanes,
+} from '../../operator/resource-client.js';
 import type { ControlPlaneCommandDeps } from '../command-deps.js';
 import { CLUSTER_HELP, parseTarget } from './flags.js';
 
 export const DELETE_HELP = `Usage: k8s-on-k8s delete NAME -n NS [--keep-data] [flags]
 
-Deletes every object labelled ${CONTROL_PLANE_LABEL}=NAME in NS, and nothing else.
+Deletes every object labelled ${CONTROL_PLANE_LABEL}=NAME in NS, and nothing else. A control plane
+made from a HostedControlPlane resource (k8s-on-k8s-operator) is deleted through its resource,
+and delete waits until the operator has removed what it made.
 
 Flags:
   -n, --namespace NS        infra namespace (required)
@@ -20,6 +27,21 @@ export async function runDelete(argv: readonly string[], deps: ControlPlaneComma
   const target = parseTarget(argv, deps, DELETE_HELP, { 'keep-data': { type: 'boolean' } });
   if (typeof target === 'number') return target;
   const keepData = target.flags['keep-data'] === true;
+  // A control plane the operator owns would be made again from its resource: delete that instead,
+  // and let the operator's finalizer remove what it made.
+  const resource = (await servesHostedControlPlanes(target.infra))
+    ? await readHostedControlPlane(target.infra, target.namespace, target.name)
+    : undefined;
+  if (resource !== undefined) {
+    deps.stdout(
+      `${target.name} is a HostedControlPlane: deleting the resource (deletionPolicy ${keepData ? 'Retain' : 'Delete'}); the operator removes what it made`,
+    );
+    await deleteHostedControlPlane(target.infra, resource, { keepData, timeoutMs: 180_000 });
+    deps.stdout(
+      `deleted HostedControlPlane ${target.namespace}/${target.name}${keepData ? ' (kept the etcd volume and the PKI Secrets)' : ''}`,
+    );
+    return 0;
+  }
   const deleted = await deleteControlPlane(target.infra, target.namespace, target.name, {
     keepData,
     onDeleted: (object) => {
