@@ -95,12 +95,10 @@ try {
     return at;
   };
   const leader = async () => {
-    const lease = await kubeConfig
-      .makeApiClient(CoreV1Api)
-      .listNamespacedPod({
-        namespace: 'k8s-on-k8s-system',
-        labelSelector: 'app.kubernetes.io/name=k8s-on-k8s-operator',
-      });
+    const lease = await kubeConfig.makeApiClient(CoreV1Api).listNamespacedPod({
+      namespace: 'k8s-on-k8s-system',
+      labelSelector: 'app.kubernetes.io/name=k8s-on-k8s-operator',
+    });
     const pods = lease.items.filter(isPodReady);
     const holder = (
       (await custom
