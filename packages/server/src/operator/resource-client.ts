@@ -136,12 +136,25 @@ export async function deleteHostedControlPlane(
   const api = await KubernetesApi.fromKubeConfig(infra);
   const { namespace, name } = resource.metadata;
   const policy = options.keepData ? 'Retain' : 'Delete';
-  if ((resource.spec.deletionPolicy ?? 'Delete') !== policy) {
-    await api.request('PUT', resourcePath(namespace, name), {
-      ...resource,
-      spec: { ...resource.spec, deletionPolicy: policy },
-    });
+  // The operator writes the resource too (the endpoint, status): on a conflict, read it again.
+  let current: HostedControlPlane | undefined = resource;
+  for (
+    let attempt = 1;
+    current !== undefined && (current.spec.deletionPolicy ?? 'Delete') !== policy;
+    attempt += 1
+  ) {
+    try {
+      await api.request('PUT', resourcePath(namespace, name), {
+        ...current,
+        spec: { ...current.spec, deletionPolicy: policy },
+      });
+      break;
+    } catch (error) {
+      if (!(error instanceof KubernetesApiError && error.apiStatus === 409) || attempt >= 10) throw error;
+      current = await readHostedControlPlane(infra, namespace, name);
+    }
   }
+  if (current === undefined) return;
   await api.request('DELETE', resourcePath(namespace, name));
   const started = Date.now();
   while ((await readHostedControlPlane(infra, namespace, name)) !== undefined) {
