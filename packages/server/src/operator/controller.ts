@@ -6,7 +6,7 @@
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { Logger } from 'pino';
 import { describeError, isK8sOnK8sError, ValidationError } from '@k8s-on-k8s/shared';
-import { CONTROL_PLANE_LABEL, MANAGED_BY_LABEL } from '../contract.js';
+import { CONTROL_PLANE_LABEL } from '../contract.js';
 import {
   deleteControlPlane,
   ensureControlPlane,
@@ -28,11 +28,12 @@ import {
   HCP_PLURAL,
   HCP_VERSION,
   OPERATOR_FIELD_MANAGER,
-  kubeconfigSecretName,
   type HostedControlPlane,
   type HostedControlPlaneStatus,
 } from './api.js';
 import { statusOf, type Observation } from './conditions.js';
+import { renderKubeconfigSecret } from './manifests.js';
+import { WorkQueue } from './work-queue.js';
 import { controlPlaneSpecOfResource } from './resource-spec.js';
 
 export interface ControllerDeps {
@@ -55,62 +56,6 @@ export interface ControllerDeps {
 
 const FIRST_BACKOFF_MS = 1_000;
 const MAX_BACKOFF_MS = 300_000;
-
-/**
- * Keys (`namespace/name`) due at a time. Workers take the earliest due key that no other worker
- * holds; a key added while held waits until done(), so one control plane is never reconciled twice
- * at once.
- */
-class WorkQueue {
-  private readonly due = new Map<string, number>();
-  private readonly held = new Set<string>();
-  private readonly waiters = new Set<() => void>();
-
-  /** Due in `delayMs` (default now); an earlier due time already queued wins. */
-  add(key: string, delayMs = 0): void {
-    const at = Date.now() + delayMs;
-    const queued = this.due.get(key);
-    if (queued === undefined || at < queued) this.due.set(key, at);
-    this.wakeAll();
-  }
-
-  /** The next due key, held until done(key); undefined once `signal` aborts. */
-  async next(signal: AbortSignal): Promise<string | undefined> {
-    while (!signal.aborted) {
-      let first: [string, number] | undefined;
-      for (const entry of this.due) {
-        if (!this.held.has(entry[0]) && (first === undefined || entry[1] < first[1])) first = entry;
-      }
-      const waitMs = first === undefined ? 60_000 : first[1] - Date.now();
-      if (first !== undefined && waitMs <= 0) {
-        this.due.delete(first[0]);
-        this.held.add(first[0]);
-        return first[0];
-      }
-      await new Promise<void>((resolve) => {
-        const wake = (): void => {
-          clearTimeout(timer);
-          this.waiters.delete(wake);
-          signal.removeEventListener('abort', wake);
-          resolve();
-        };
-        const timer = setTimeout(wake, Math.min(waitMs, 60_000));
-        this.waiters.add(wake);
-        signal.addEventListener('abort', wake, { once: true });
-      });
-    }
-    return undefined;
-  }
-
-  done(key: string): void {
-    this.held.delete(key);
-    this.wakeAll();
-  }
-
-  private wakeAll(): void {
-    for (const wake of [...this.waiters]) wake();
-  }
-}
 
 /** Runs the controller until `signal` aborts. */
 export async function runController(deps: ControllerDeps): Promise<void> {
@@ -305,23 +250,7 @@ export async function runController(deps: ControllerDeps): Promise<void> {
     // Cluster API's kubeconfig Secret: the admin credential, labelled so delete removes it.
     await applyObjects(
       deps.infra,
-      [
-        {
-          apiVersion: 'v1',
-          kind: 'Secret',
-          metadata: {
-            name: kubeconfigSecretName(name),
-            namespace,
-            labels: {
-              [CONTROL_PLANE_LABEL]: name,
-              [MANAGED_BY_LABEL]: 'k8s-on-k8s',
-              'cluster.x-k8s.io/cluster-name': name,
-            },
-          },
-          type: 'cluster.x-k8s.io/secret',
-          data: { value: Buffer.from(ensured.adminKubeconfig).toString('base64') },
-        } as never,
-      ],
+      [renderKubeconfigSecret(namespace, name, ensured.adminKubeconfig)],
       undefined,
       OPERATOR_FIELD_MANAGER,
     );

@@ -3,7 +3,8 @@
 // deploy/join-server/.
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { SERVER_VERSION } from '../version.js';
-import { HCP_GROUP, HCP_PLURAL } from './api.js';
+import { CONTROL_PLANE_LABEL, MANAGED_BY_LABEL } from '../contract.js';
+import { HCP_GROUP, HCP_PLURAL, kubeconfigSecretName } from './api.js';
 import { renderHostedControlPlaneCrd } from './crd.js';
 
 export const OPERATOR_NAMESPACE = 'k8s-on-k8s-system';
@@ -141,4 +142,27 @@ export function renderOperatorManifests(): Readonly<
     'rbac.yaml': renderOperatorRbac(),
     'operator.yaml': [renderOperatorDeployment()],
   };
+}
+
+/** Cluster API's `<name>-kubeconfig` Secret (key `value`), labelled so delete removes it with the rest. */
+export function renderKubeconfigSecret(
+  namespace: string,
+  name: string,
+  kubeconfig: string,
+): KubernetesObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: {
+      name: kubeconfigSecretName(name),
+      namespace,
+      labels: {
+        [CONTROL_PLANE_LABEL]: name,
+        [MANAGED_BY_LABEL]: 'k8s-on-k8s',
+        'cluster.x-k8s.io/cluster-name': name,
+      },
+    },
+    type: 'cluster.x-k8s.io/secret',
+    data: { value: Buffer.from(kubeconfig).toString('base64') },
+  } as KubernetesObject;
 }
