@@ -35,7 +35,7 @@ for (const tool of ['umoci', 'dpkg-query', 'ldd', 'setcap']) {
 }
 
 const server = await import(join(top, 'packages', 'server', 'dist', 'src', 'index.js'));
-const { DEFAULT_KUBERNETES_VERSION } = await import(
+const { DEFAULT_KUBERNETES_VERSION, PREVIOUS_PATCH_KUBERNETES_VERSION } = await import(
   join(top, 'packages', 'shared', 'dist', 'src', 'index.js')
 );
 const { PROBE_IMAGE } = await import(join(top, 'test', 'dist', 'harness', 'image', 'probe-image.js'));
@@ -46,7 +46,7 @@ const PATH = 'PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
 // without SOURCE_DATE_EPOCH their dates are the epoch, so a commit does not rebuild them.
 const componentEpoch = Number(process.env.SOURCE_DATE_EPOCH ?? 0);
 
-const kubeBin = (name) => join(top, '.cache', 'kube', DEFAULT_KUBERNETES_VERSION, name);
+const kubeBin = (name, version = DEFAULT_KUBERNETES_VERSION) => join(top, '.cache', 'kube', version, name);
 /** The version test/images/<dir>/go.mod requires of `module`: the version its binary is built at. */
 function requiredVersion(dir, module) {
   const goMod = readFileSync(join(top, 'test', 'images', dir, 'go.mod'), 'utf8');
@@ -177,7 +177,7 @@ const IMAGES = {
       ({ tag, user }) =>
         controlPlaneImage(
           name,
-          kubeBin(name),
+          kubeBin(name, kubernetesTag(tag)),
           user,
           kubernetesTag(tag),
           'https://github.com/kubernetes/kubernetes',
@@ -185,9 +185,9 @@ const IMAGES = {
     ]),
   ),
   'registry.k8s.io/kube-proxy': ({ tag, user }) => ({
-    root: addIptables(staticImage(kubeBin('kube-proxy'), 'usr/local/bin/kube-proxy')).packaged(
-      '/usr/sbin/conntrack',
-    ),
+    root: addIptables(
+      staticImage(kubeBin('kube-proxy', kubernetesTag(tag)), 'usr/local/bin/kube-proxy'),
+    ).packaged('/usr/sbin/conntrack'),
     config: { user: user ?? '0:0', entrypoint: '/usr/local/bin/kube-proxy', env: PATH, workingdir: '/' },
     labels: labelsOf({
       title: 'kube-proxy',
@@ -324,10 +324,11 @@ const IMAGES = {
   },
 };
 
+/** A Kubernetes image's tag, which must be a release kube:build builds: the default or the previous patch. */
 function kubernetesTag(tag) {
-  if (tag !== DEFAULT_KUBERNETES_VERSION) {
+  if (tag !== DEFAULT_KUBERNETES_VERSION && tag !== PREVIOUS_PATCH_KUBERNETES_VERSION) {
     throw new Error(
-      `build:images: the binaries in .cache/kube are ${DEFAULT_KUBERNETES_VERSION}, not ${tag}`,
+      `build:images: .cache/kube holds ${DEFAULT_KUBERNETES_VERSION} and ${PREVIOUS_PATCH_KUBERNETES_VERSION}, not ${tag}`,
     );
   }
   return tag;
@@ -356,17 +357,27 @@ function gitOutput(args) {
   }
 }
 
-/** Each image the renderers name, with the user its pod runs as (if set): a default spec, with flannel. */
+/**
+ * Each image the renderers name, with the user its pod runs as (if set): a default spec, with
+ * flannel, and the same at the previous patch release (the upgrade tests' starting point).
+ */
 async function renderedImages() {
+  const images = new Map();
+  for (const kubernetesVersion of [DEFAULT_KUBERNETES_VERSION, PREVIOUS_PATCH_KUBERNETES_VERSION])
+    await addRenderedImages(images, kubernetesVersion);
+  return images;
+}
+
+async function addRenderedImages(images, kubernetesVersion) {
   const spec = server.buildControlPlaneSpec({
     name: 'images',
     namespace: 'images',
     host: '127.0.0.1',
     nodePorts: { api: 30443, join: 30444, konnectivity: 30132 },
     cni: 'flannel',
+    kubernetesVersion,
   });
   const { pki } = await server.completeControlPlanePki(spec, {});
-  const images = new Map();
   for (const object of [...server.renderControlPlane(spec, pki), ...server.renderHostedAssets(spec)]) {
     const pod = object.spec?.template?.spec;
     for (const container of [...(pod?.initContainers ?? []), ...(pod?.containers ?? [])]) {
@@ -375,7 +386,6 @@ async function renderedImages() {
       images.set(container.image, uid === undefined ? undefined : `${uid}:${gid}`);
     }
   }
-  return images;
 }
 
 /** Runs a binary build script when a binary it makes is missing; its output shows only then. */
@@ -384,10 +394,14 @@ function ensureBinaries(script, binaries) {
   run('bash', [join(top, 'scripts', script)], { stdio: ['ignore', 'inherit', 'inherit'] });
 }
 
-ensureBinaries(
-  'kube-build.sh',
-  ['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kube-proxy'].map(kubeBin),
-);
+ensureBinaries('kube-build.sh', [
+  ...['etcd', 'kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kube-proxy'].map((name) =>
+    kubeBin(name),
+  ),
+  ...['kube-apiserver', 'kube-controller-manager', 'kube-scheduler', 'kube-proxy'].map((name) =>
+    kubeBin(name, PREVIOUS_PATCH_KUBERNETES_VERSION),
+  ),
+]);
 ensureBinaries('addon-build.sh', [
   addonBin('coredns', requiredVersion('coredns', 'github.com/coredns/coredns')),
   addonBin('flanneld', requiredVersion('flannel', 'github.com/flannel-io/flannel')),

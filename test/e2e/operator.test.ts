@@ -3,17 +3,22 @@
 // HostedControlPlane and waits for Available; the operator's control plane runs as pods on the
 // infra node; a worker joins it. Then what an operator owes its users: kubectl get hcp, drift healed
 // (the apiserver Deployment deleted, its args edited), a killed leader converging with the CA made
-// once, a component's resources changed rolling that component only, a bad spec refused by the API server naming the field, and deletion with Retain whose data
-// a new resource of the same name picks up (the hosted cluster's objects still there).
+// once, a component's resources changed rolling that component only, a patch version change
+// (created at the previous patch release, then the default) rolling the version's components only
+// and reported as Upgrading until done, a bad spec refused by the API server naming the field, and
+// deletion with Retain whose data a new resource of the same name picks up (the hosted cluster's
+// objects still there).
 import assert from 'node:assert/strict';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { AppsV1Api, CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
+import { DEFAULT_KUBERNETES_VERSION, PREVIOUS_PATCH_KUBERNETES_VERSION } from '@k8s-on-k8s/shared';
 import { CONTROL_PLANE_LABEL, type HostedControlPlane } from '@k8s-on-k8s/server';
 import {
   eventually,
+  importImages,
   joinCommandArgs,
   startHostedOnInfra,
   type HostedOnInfra,
@@ -65,7 +70,12 @@ describe('the operator as pods in the infra cluster: HostedControlPlane → a co
     '1. create --via-operator: the resource turns Available; a worker joins; kubectl get hcp shows Ready and the version',
     { timeout: 900_000 },
     async () => {
-      cluster = await startHostedOnInfra({ name: NAME, namespace: NAMESPACE, viaOperator: true });
+      cluster = await startHostedOnInfra({
+        name: NAME,
+        namespace: NAMESPACE,
+        viaOperator: true,
+        kubernetesVersion: PREVIOUS_PATCH_KUBERNETES_VERSION,
+      });
       assert.match(cluster.createOutput, /HostedControlPlane ops: Available after \d+s/);
       console.log(
         `# create --via-operator → Available in ${cluster.createMs} ms (control-plane pods Ready at ${cluster.createToPodsReadyMs} ms)`,
@@ -93,7 +103,7 @@ describe('the operator as pods in the infra cluster: HostedControlPlane → a co
       assert.match(
         table.stdout,
         new RegExp(
-          `^${NAME}\\s+v1\\.37\\.2\\s+Ready\\s+https://${cluster.host.replace(/\./g, '\\.')}:30443\\s`,
+          `^${NAME}\\s+${PREVIOUS_PATCH_KUBERNETES_VERSION.replace(/\./g, '\\.')}\\s+Ready\\s+https://${cluster.host.replace(/\./g, '\\.')}:30443\\s`,
           'm',
         ),
       );
@@ -214,25 +224,29 @@ describe('the operator as pods in the infra cluster: HostedControlPlane → a co
     },
   );
 
+  /** The generation of each of the control plane's workloads in the infra cluster. */
+  const generations = async () => {
+    const [deployments, statefulSets] = await Promise.all([
+      apps().listNamespacedDeployment({
+        namespace: NAMESPACE,
+        labelSelector: `${CONTROL_PLANE_LABEL}=${NAME}`,
+      }),
+      apps().listNamespacedStatefulSet({
+        namespace: NAMESPACE,
+        labelSelector: `${CONTROL_PLANE_LABEL}=${NAME}`,
+      }),
+    ]);
+    return new Map(
+      [...deployments.items, ...statefulSets.items].map((w) => [
+        w.metadata?.name ?? '',
+        w.metadata?.generation ?? 0,
+      ]),
+    );
+  };
+  const changedBetween = (before: Map<string, number>, after: Map<string, number>) =>
+    [...before.keys()].filter((name) => before.get(name) !== after.get(name)).sort();
+
   it("4. a change to one component's resources rolls that component only", { timeout: 300_000 }, async () => {
-    const generations = async () => {
-      const [deployments, statefulSets] = await Promise.all([
-        apps().listNamespacedDeployment({
-          namespace: NAMESPACE,
-          labelSelector: `${CONTROL_PLANE_LABEL}=${NAME}`,
-        }),
-        apps().listNamespacedStatefulSet({
-          namespace: NAMESPACE,
-          labelSelector: `${CONTROL_PLANE_LABEL}=${NAME}`,
-        }),
-      ]);
-      return new Map(
-        [...deployments.items, ...statefulSets.items].map((w) => [
-          w.metadata?.name ?? '',
-          w.metadata?.generation ?? 0,
-        ]),
-      );
-    };
     const before = await generations();
     const patched = await infraKubectl([
       ...['patch', 'hcp', NAME, '-n', NAMESPACE, '--type', 'merge', '-p'],
@@ -246,12 +260,98 @@ describe('the operator as pods in the infra cluster: HostedControlPlane → a co
       return d.spec?.template.spec?.containers[0]?.resources?.requests?.memory === '48Mi' ? true : undefined;
     });
     await eventually('Available again', 240_000, available);
-    const after = await generations();
-    const changed = [...before.keys()].filter((name) => before.get(name) !== after.get(name));
-    assert.deepEqual(changed, [`${NAME}-scheduler`]);
+    assert.deepEqual(changedBetween(before, await generations()), [`${NAME}-scheduler`]);
   });
 
-  it('5. a bad spec is refused by the API server, naming the field', async () => {
+  it(
+    `5. a patch version change (${PREVIOUS_PATCH_KUBERNETES_VERSION} → ${DEFAULT_KUBERNETES_VERSION}) rolls the components of that version only, Upgrading until done`,
+    { timeout: 480_000 },
+    async () => {
+      const to = DEFAULT_KUBERNETES_VERSION;
+      await cluster.infra.importImages(
+        ['kube-apiserver', 'kube-controller-manager', 'kube-scheduler'].map(
+          (c) => `registry.k8s.io/${c}:${to}`,
+        ),
+      );
+      assert.ok(worker !== undefined, 'step 1 joined the worker');
+      await importImages(worker.host, [`registry.k8s.io/kube-proxy:${to}`]);
+      const hostedGenerations = async () => {
+        const r = await cluster.kubectl([
+          ...['get', 'daemonsets,deployments', '--all-namespaces', '-o'],
+          'jsonpath={range .items[*]}{.kind}/{.metadata.namespace}/{.metadata.name}={.metadata.generation}{"\\n"}{end}',
+        ]);
+        assert.equal(r.exitCode, 0, r.stderr);
+        return new Map(
+          r.stdout
+            .trim()
+            .split('\n')
+            .map((line) => line.split('=') as [string, string])
+            .map(([name, generation]) => [name, Number(generation)]),
+        );
+      };
+      const [before, hostedBefore] = [await generations(), await hostedGenerations()];
+      const started = Date.now();
+      const patched = await infraKubectl([
+        ...['patch', 'hcp', NAME, '-n', NAMESPACE, '--type', 'merge', '-p'],
+        JSON.stringify({ spec: { version: to } }),
+      ]);
+      assert.equal(patched.exitCode, 0, patched.stderr);
+      const upgrading = await eventually('the resource Upgrading', 60_000, async () => {
+        const r = await resource();
+        return r.status?.observedGeneration === r.metadata.generation && r.status?.phase === 'Upgrading'
+          ? r.status
+          : undefined;
+      });
+      assert.equal(upgrading.version, PREVIOUS_PATCH_KUBERNETES_VERSION, 'the old version until it is done');
+      assert.equal(upgrading.desiredVersion, to);
+      const done = await eventually(`Ready at ${to}`, 300_000, async () => {
+        const r = await available();
+        return r?.status?.phase === 'Ready' && r.status.version === to ? r : undefined;
+      }).catch(async (error: unknown) => {
+        throw new Error(`${String(error)}\n${await operatorLogs()}`);
+      });
+      console.log(
+        `# ${PREVIOUS_PATCH_KUBERNETES_VERSION} → ${to}: Ready at ${to} after ${Date.now() - started} ms`,
+      );
+      assert.equal(done.status?.desiredVersion, to);
+      // The version's components rolled (the join server tells joining workers the version); etcd did not.
+      assert.deepEqual(
+        changedBetween(before, await generations()),
+        ['apiserver', 'controller-manager', 'join-server', 'scheduler'].map((c) => `${NAME}-${c}`),
+      );
+      const version = await cluster.kubectl(['version', '-o', 'json']);
+      assert.equal(
+        (JSON.parse(version.stdout) as { serverVersion: { gitVersion: string } }).serverVersion.gitVersion,
+        to,
+      );
+      // In the hosted cluster only kube-proxy rolled, and its pod on the worker runs the new image.
+      assert.deepEqual(changedBetween(hostedBefore, await hostedGenerations()), [
+        'DaemonSet/kube-system/kube-proxy',
+      ]);
+      await eventually(`kube-proxy ${to} Running on ${WORKER}`, 180_000, async () => {
+        const pods = await cluster.kubectl([
+          ...['get', 'pods', '-n', 'kube-system', '-l', 'k8s-app=kube-proxy', '-o'],
+          'jsonpath={range .items[*]}{.spec.containers[0].image} {.status.phase} {.metadata.deletionTimestamp}{"\\n"}{end}',
+        ]);
+        const lines = pods.stdout
+          .trim()
+          .split('\n')
+          .map((line) => line.trim());
+        return lines.length === 1 && lines[0] === `registry.k8s.io/kube-proxy:${to} Running`
+          ? true
+          : undefined;
+      });
+      const node = await cluster.kubectl(['get', 'node', WORKER, '--no-headers']);
+      assert.match(node.stdout, /\sReady\s/);
+      assert.equal(
+        (await core().readNamespacedSecret({ name: `${NAME}-ca`, namespace: NAMESPACE })).metadata?.uid,
+        caUid,
+        'an upgrade keeps the PKI',
+      );
+    },
+  );
+
+  it('6. a bad spec is refused by the API server, naming the field', async () => {
     const file = join(dir, 'bad.yaml');
     await writeFile(
       file,
@@ -272,7 +372,7 @@ describe('the operator as pods in the infra cluster: HostedControlPlane → a co
   });
 
   it(
-    '6. deleted with Retain, the data stays; a new resource of the same name reuses it, the hosted objects still there',
+    '7. deleted with Retain, the data stays; a new resource of the same name reuses it, the hosted objects still there',
     { timeout: 600_000 },
     async () => {
       await cluster

@@ -49,4 +49,8 @@ export {
 export type { CreatedToken, JoinBundle, JoinRequest, TokenInfo } from './protocol.js';
 export { REDACT_PATHS } from './redact.js';
 export { generateJoinToken, hashTokenSecret, parseJoinToken, verifyTokenSecret } from './token.js';
-export { DEFAULT_ETCD_VERSION, DEFAULT_KUBERNETES_VERSION } from './versions.js';
+export {
+  DEFAULT_ETCD_VERSION,
+  DEFAULT_KUBERNETES_VERSION,
+  PREVIOUS_PATCH_KUBERNETES_VERSION,
+} from './versions.js';

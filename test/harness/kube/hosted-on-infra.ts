@@ -49,6 +49,8 @@ export interface HostedOnInfraOptions {
   readonly konnectivityNodePort?: number;
   /** create's `--konnectivity` (default true). */
   readonly konnectivity?: boolean;
+  /** create's `--version` (default: the project's default release). */
+  readonly kubernetesVersion?: string;
   /** create's `--wait` (default 4m). */
   readonly wait?: string;
   /**
@@ -191,6 +193,7 @@ export async function startHostedOnInfra(options: HostedOnInfraOptions): Promise
       host,
       nodePorts: { api: apiNodePort, join: joinNodePort, konnectivity: konnectivityNodePort },
       konnectivity,
+      ...(options.kubernetesVersion === undefined ? {} : { kubernetesVersion: options.kubernetesVersion }),
     });
     const { pki } = await completeControlPlanePki(spec, {});
     const controlPlaneImages = workloadImages(renderControlPlane(spec, pki));
@@ -241,6 +244,7 @@ export async function startHostedOnInfra(options: HostedOnInfraOptions): Promise
           ? ['--konnectivity=false']
           : ['--konnectivity-node-port', String(konnectivityNodePort)]),
         ...['--kubeconfig', infraKubeconfigPath, '--wait', options.wait ?? '4m'],
+        ...(options.kubernetesVersion === undefined ? [] : ['--version', options.kubernetesVersion]),
         ...(options.viaOperator === true ? ['--via-operator'] : []),
       ],
       360_000,

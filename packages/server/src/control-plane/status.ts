@@ -28,6 +28,11 @@ export interface ComponentStatus {
   readonly present: boolean;
   readonly readyReplicas: number;
   readonly replicas: number;
+  /**
+   * Its latest spec runs everywhere: the controller saw the newest generation and every replica is
+   * of it, none of an older template left (false while a changed spec rolls, and when absent).
+   */
+  readonly rolledOut: boolean;
   readonly image: string | undefined;
 }
 
@@ -106,6 +111,7 @@ export async function readControlPlaneStatus(
       present: object !== undefined,
       readyReplicas: object?.status?.readyReplicas ?? 0,
       replicas: object?.spec?.replicas ?? 1,
+      rolledOut: object !== undefined && isRolledOut(object),
       image: object?.spec?.template.spec?.containers[0]?.image,
     });
   }
@@ -136,6 +142,21 @@ export async function readControlPlaneStatus(
     certificates,
     requests: sumResourceRequests(workloads),
   };
+}
+
+/** kubectl rollout status's test: the newest generation observed, every replica updated, no old one left. */
+function isRolledOut(workload: V1Deployment | V1StatefulSet): boolean {
+  const replicas = workload.spec?.replicas ?? 1;
+  const status = workload.status;
+  if (status === undefined || (status.observedGeneration ?? 0) < (workload.metadata?.generation ?? 0)) {
+    return false;
+  }
+  const updated = status.updatedReplicas ?? 0;
+  // A StatefulSet names its template revisions (a Deployment has none): the update is done when they meet.
+  const revisions = status as { currentRevision?: string; updateRevision?: string };
+  const sameRevision =
+    revisions.updateRevision === undefined || revisions.currentRevision === revisions.updateRevision;
+  return updated >= replicas && (status.replicas ?? 0) <= updated && sameRevision;
 }
 
 /** Every control plane in `namespace` (every namespace when undefined), with how many Deployments are ready. */

@@ -58,7 +58,13 @@ export function statusOf(
   const initialized =
     previous.initialized === true || (observation.kind === 'observed' && observation.readyz.ok);
   const observed = observation.kind === 'observed' ? observation : undefined;
-  const installed = observed?.serverVersion ?? previous.version;
+  // The installed version is the one the apiserver answers with once every component has rolled
+  // out: while a version change rolls, the last one stays (with the phase Upgrading).
+  const rolledOut = observed?.status.components.every((c) => c.rolledOut) ?? false;
+  const installed =
+    observed?.serverVersion !== undefined && (rolledOut || previous.version === undefined)
+      ? observed.serverVersion
+      : previous.version;
   const desired = observed?.desiredVersion ?? previous.desiredVersion;
   const phase: Phase = deleting
     ? 'Deleting'

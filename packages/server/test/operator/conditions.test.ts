@@ -31,14 +31,28 @@ function resource(status?: HostedControlPlane['status'], generation = 3): Hosted
   };
 }
 
-function observed(options: { ready: boolean; daysLeft?: number; version?: string }): Observation {
+function observed(options: {
+  ready: boolean;
+  daysLeft?: number;
+  version?: string;
+  desiredVersion?: string;
+  /** Components whose changed spec is still rolling. */
+  rolling?: readonly string[];
+}): Observation {
   const replicas = options.ready ? 1 : 0;
   const status: ControlPlaneStatus = {
     spec,
     apiUrl: 'https://api.dev.example:30443',
     joinUrl: 'https://api.dev.example:30843',
     components: (['etcd', 'apiserver', 'controller-manager', 'scheduler', 'join-server'] as const).map(
-      (component) => ({ component, present: true, readyReplicas: replicas, replicas: 1, image: 'x' }),
+      (component) => ({
+        component,
+        present: true,
+        readyReplicas: replicas,
+        replicas: 1,
+        rolledOut: options.ready && !(options.rolling ?? []).includes(component),
+        image: 'x',
+      }),
     ),
     certificates: [
       { name: 'ca', commonName: 'kubernetes', notAfter: new Date('2036-11-29T00:00:00Z'), daysLeft: 3649 },
@@ -60,7 +74,7 @@ function observed(options: { ready: boolean; daysLeft?: number; version?: string
       : 'pod dev-etcd-0: ImagePullBackOff (registry.k8s.io/etcd:3.7.0-0)',
     addons: options.ready ? { count: 31 } : undefined,
     serverVersion: options.ready ? (options.version ?? 'v1.37.2') : undefined,
-    desiredVersion: 'v1.37.2',
+    desiredVersion: options.desiredVersion ?? 'v1.37.2',
   };
 }
 
@@ -136,6 +150,29 @@ describe('HostedControlPlane status', () => {
     assert.equal(status.phase, 'Upgrading');
     assert.equal(status.version, 'v1.34.1');
     assert.equal(status.desiredVersion, 'v1.37.2');
+  });
+
+  it('a version change is Upgrading, keeping the old version, until every component has rolled out', () => {
+    const before = statusOf(
+      resource(),
+      observed({ ready: true, version: 'v1.37.1', desiredVersion: 'v1.37.1' }),
+      T0,
+    );
+    assert.equal(before.phase, 'Ready');
+    assert.equal(before.version, 'v1.37.1');
+    // The new apiserver answers already; the controller-manager and scheduler still roll.
+    const rolling = statusOf(
+      resource(before, 4),
+      observed({ ready: true, version: 'v1.37.2', rolling: ['controller-manager', 'scheduler'] }),
+      T1,
+    );
+    assert.equal(rolling.phase, 'Upgrading');
+    assert.equal(rolling.version, 'v1.37.1');
+    assert.equal(rolling.desiredVersion, 'v1.37.2');
+    assert.equal(rolling.ready, true, 'the old pods serve while the new ones start');
+    const done = statusOf(resource(rolling, 4), observed({ ready: true, version: 'v1.37.2' }), T1);
+    assert.equal(done.phase, 'Ready');
+    assert.equal(done.version, 'v1.37.2');
   });
 
   it('an invalid spec and a failed reconcile say why in Available, the rest Unknown; deleting is Deleting', () => {
