@@ -88,7 +88,7 @@ export const FLAG_FIELD_NAMES: SpecFieldNames = {
   podCidr: '--pod-cidr',
   vip: '--vip',
   joinServerImage: '--join-server-image',
-  componentResources: 'component resources',
+  componentResources: '--component-resources',
 };
 
 /** A validated, frozen hosted control plane. Every renderer takes this and trusts it. */

@@ -63,14 +63,14 @@ describe('component resources', () => {
 
   it('refuses what is not a request or a memory limit, naming the field', () => {
     const refused: [unknown, RegExp][] = [
-      [{ kubelet: {} }, /keys of component resources to be among etcd, apiserver/],
+      [{ kubelet: {} }, /keys of --component-resources to be among etcd, apiserver/],
       [
         { apiserver: { limits: { cpu: '1' } } },
-        /component resources\.apiserver takes requests\.cpu, requests\.memory and limits\.memory only \(no CPU limit.*limits\.cpu/,
+        /--component-resources\.apiserver takes requests\.cpu, requests\.memory and limits\.memory only \(no CPU limit.*limits\.cpu/,
       ],
       [
         { apiserver: { requests: { cpu: '250 m' } } },
-        /component resources\.apiserver\.requests\.cpu to be a quantity like 250m/,
+        /--component-resources\.apiserver\.requests\.cpu to be a quantity like 250m/,
       ],
       [
         { etcd: { requests: { memory: '64M' } } },
@@ -80,7 +80,7 @@ describe('component resources', () => {
         { scheduler: { requests: { memory: '256Mi' } } },
         /scheduler's memory request \(256Mi\) to be at most its limit \(128Mi\)/,
       ],
-      ['big', /component resources to be an object keyed by component/],
+      ['big', /--component-resources to be an object keyed by component/],
     ];
     for (const [componentResources, message] of refused) {
       assert.throws(

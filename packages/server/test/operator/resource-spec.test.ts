@@ -30,6 +30,8 @@ describe('HostedControlPlane spec → the reconcile core', () => {
         ...['--cni', 'none', '--apiserver-replicas', '2', '--etcd-storage', '5Gi'],
         ...['--service-cidr', '10.96.0.0/16', '--pod-cidr', '10.244.0.0/16', '--vip', '10.199.0.9'],
         ...['--join-server-image', 'registry.example/join:v2'],
+        '--component-resources',
+        '{"apiserver":{"requests":{"cpu":"50m","memory":"192Mi"},"limits":{"memory":"512Mi"}},"etcd":{"requests":{"memory":"48Mi"}}}',
       ],
       spec: {
         version: 'v1.34.1',
@@ -43,6 +45,12 @@ describe('HostedControlPlane spec → the reconcile core', () => {
         etcd: { storageSize: '5Gi' },
         networks: { serviceCIDR: '10.96.0.0/16', podCIDR: '10.244.0.0/16', vip: '10.199.0.9' },
         joinServer: { image: 'registry.example/join:v2' },
+        components: {
+          apiserver: {
+            resources: { requests: { cpu: '50m', memory: '192Mi' }, limits: { memory: '512Mi' } },
+          },
+          etcd: { resources: { requests: { memory: '48Mi' } } },
+        },
       },
     },
     {
@@ -108,6 +116,31 @@ describe('HostedControlPlane spec → the reconcile core', () => {
           } as never),
         ),
       /spec\.components\.apiserver takes requests\.cpu, requests\.memory and limits\.memory only/,
+    );
+  });
+
+  it('--component-resources: JSON, refused naming the flag (and the field inside it)', () => {
+    const input = (value: string) => {
+      const { values, positionals } = parseFlags(
+        ['dev', '-n', 'team-a', '--host', 'h', '--component-resources', value],
+        SPEC_FLAGS,
+        true,
+      );
+      return specInputFromFlags(positionals, values);
+    };
+    assert.throws(
+      () => input('{apiserver: 1}'),
+      (e: unknown) =>
+        e instanceof ValidationError &&
+        /^Expected --component-resources to be JSON, like '\{"apiserver"/.test(e.message),
+    );
+    assert.throws(
+      () => buildControlPlaneSpec(input('{"apiserver":{"requests":{"cpu":"fast"}}}')),
+      (e: unknown) =>
+        e instanceof ValidationError &&
+        /--component-resources\.apiserver\.requests\.cpu to be a quantity like 250m or 0\.5, got "fast"/.test(
+          e.message,
+        ),
     );
   });
 

@@ -26,6 +26,7 @@ export const SPEC_FLAGS = {
   'pod-cidr': { type: 'string' },
   vip: { type: 'string' },
   'join-server-image': { type: 'string' },
+  'component-resources': { type: 'string' },
 } as const;
 export const CLUSTER_FLAGS = { kubeconfig: { type: 'string' }, context: { type: 'string' } } as const;
 export const HELP_FLAG = { help: { type: 'boolean', short: 'h' } } as const;
@@ -60,7 +61,13 @@ export const SPEC_HELP = `  -n, --namespace NS        infra namespace to create 
   --pod-cidr CIDR           hosted pod CIDR (default 10.2.0.0/16)
   --vip IP                  the API address every worker carries on lo (default 10.199.199.199)
   --join-server-image REF   join server image, e.g. in a private registry (default
-                            ${JOIN_SERVER_IMAGE})`;
+                            ${JOIN_SERVER_IMAGE})
+  --component-resources JSON
+                            CPU/memory requests and memory limits per component, over the defaults
+                            (a HostedControlPlane's spec.components, resources only), e.g.
+                            '{"apiserver":{"requests":{"cpu":"50m","memory":"192Mi"},"limits":{"memory":"512Mi"}}}'
+                            for etcd, apiserver, controller-manager, scheduler, join-server. No CPU
+                            limits: a throttled apiserver times out. Only the changed components roll`;
 export const CLUSTER_HELP = `  --kubeconfig FILE         infra cluster kubeconfig (default $KUBECONFIG or ~/.kube/config)
   --context NAME            context of that kubeconfig (default: its current context)`;
 
@@ -100,7 +107,20 @@ export function specInputFromFlags(
     podCidr: str('pod-cidr'),
     vip: str('vip'),
     joinServerImage: str('join-server-image'),
+    componentResources: jsonFlag(str('component-resources'), '--component-resources'),
   };
+}
+
+/** A flag whose value is JSON (validated by the core, which names the field inside it). */
+function jsonFlag(value: string | undefined, flag: string): unknown {
+  if (value === undefined) return undefined;
+  try {
+    return JSON.parse(value) as unknown;
+  } catch (error) {
+    throw invalidArgument(
+      `Expected ${flag} to be JSON, like '{"apiserver":{"requests":{"cpu":"50m"}}}', got ${JSON.stringify(value)} (${(error as Error).message})`,
+    );
+  }
 }
 
 /** An existing control plane named on the command line: `NAME -n NS` and the infra cluster flags. */
