@@ -33,6 +33,8 @@ export interface InfraClusterOptions {
   readonly volumes?: number;
   /** Their capacity (default 1Gi, create's default --etcd-storage). */
   readonly volumeSize?: string;
+  /** The node's pod capacity (k8s-join --max-pods; default the kubelet's 110). */
+  readonly maxPods?: number;
 }
 
 /** A running infra cluster with one Ready node. */
@@ -232,6 +234,7 @@ export async function startInfraCluster(options: InfraClusterOptions): Promise<I
       [
         ...['--server', bed.serverUrl, '--ca-cert-hash', caCertHash(api.ca.certPem)],
         ...['--token-file', '/root/token', '--wait', '--timeout', '3m'],
+        ...(options.maxPods === undefined ? [] : ['--max-pods', String(options.maxPods)]),
       ],
       { timeoutMs: 240_000 },
     );

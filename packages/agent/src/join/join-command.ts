@@ -198,6 +198,7 @@ function nodeFileOptions(config: JoinConfig, bundle: JoinBundle): NodeFileOption
     kubeletBinary: config.kubeletBinary,
     agentBinary: config.agentBinary,
     containerRuntimeEndpoint: config.containerRuntimeEndpoint,
+    ...(config.maxPods === undefined ? {} : { maxPods: config.maxPods }),
     vip: api.host,
     apiPort: api.port,
   };

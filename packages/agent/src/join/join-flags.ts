@@ -43,6 +43,8 @@ Flags:
   --kubelet-binary PATH         default ${DEFAULT_KUBELET_BINARY} (/usr is read-only on CoreOS)
   --agent-binary PATH           k8s-join as the forwarder unit runs it (default: this executable)
   --container-runtime-endpoint  default ${DEFAULT_CONTAINER_RUNTIME_ENDPOINT}
+  --max-pods N                  pods this node runs at most (the kubelet's maxPods; default its own, 110):
+                                a node-local choice, like the machine's size, so the join server never sets it
   --ignore-preflight-errors L   comma-separated checks to skip: ${PREFLIGHT_CHECKS.join(', ')}
   --timeout DURATION            how long to wait for the kubelet to be healthy (default 2m; 0s: don't wait)
   --wait                        also wait until the Node is registered (uses --timeout too)
@@ -70,6 +72,8 @@ export interface JoinConfig {
   readonly kubeletBinary: string;
   readonly agentBinary: readonly string[];
   readonly containerRuntimeEndpoint: string;
+  /** The kubelet's maxPods, when --max-pods is given. */
+  readonly maxPods: number | undefined;
   readonly ignorePreflight: ReadonlySet<PreflightCheck>;
   readonly timeoutMs: number;
   /** How long to keep retrying a busy, failing or unreachable join server; 0: one attempt. */
@@ -119,6 +123,7 @@ export async function parseJoinFlags(
         ? deps.selfCommand
         : [absolutePath('--agent-binary', values['agent-binary'])],
     containerRuntimeEndpoint: runtime,
+    maxPods: parseMaxPods(values['max-pods']),
     ignorePreflight,
     timeoutMs: parseDuration(values.timeout ?? '2m', '--timeout'),
     retryMs: parseDuration(values.retry ?? '0s', '--retry'),
@@ -138,6 +143,7 @@ function parseJoinArgs(argv: readonly string[]) {
     'kubelet-binary': { type: 'string' },
     'agent-binary': { type: 'string' },
     'container-runtime-endpoint': { type: 'string' },
+    'max-pods': { type: 'string' },
     'ignore-preflight-errors': { type: 'string' },
     timeout: { type: 'string' },
     retry: { type: 'string' },
@@ -148,6 +154,20 @@ function parseJoinArgs(argv: readonly string[]) {
     'unsafe-skip-ca-verification': { type: 'boolean' },
     help: { type: 'boolean', short: 'h' },
   });
+}
+
+/** The largest --max-pods taken: past it a node's pod CIDR (a /24, 254 addresses) runs out first. */
+export const MAX_PODS_LIMIT = 250;
+
+function parseMaxPods(text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const n = /^[1-9][0-9]*$/.test(text) ? Number(text) : Number.NaN;
+  if (!(n <= MAX_PODS_LIMIT)) {
+    throw invalidArgument(
+      `Expected --max-pods to be a whole number from 1 to ${MAX_PODS_LIMIT} (a node's usual /24 pod range holds 254 addresses), got ${JSON.stringify(text)}`,
+    );
+  }
+  return n;
 }
 
 /** --server as its origin: https, no path, query or credentials (the join API lives at /v1/join). */

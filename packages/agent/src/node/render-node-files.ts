@@ -24,6 +24,8 @@ export interface NodeFileOptions {
   readonly kubeletBinary: string;
   readonly agentBinary: readonly string[];
   readonly containerRuntimeEndpoint: string;
+  /** The kubelet's maxPods (k8s-join --max-pods); the kubelet's default when absent. */
+  readonly maxPods?: number;
   /** The API endpoint's address (an IP literal, checked by the bundle schema) and port. */
   readonly vip: string;
   readonly apiPort: number;
@@ -121,6 +123,7 @@ export function renderKubeletConfig(bundle: JoinBundle, options: NodeFileOptions
     // controller-manager for system:nodes), so a node never needs the join token again.
     rotateCertificates: true,
     containerRuntimeEndpoint: options.containerRuntimeEndpoint,
+    ...(options.maxPods === undefined ? {} : { maxPods: options.maxPods }),
   };
   return `# Written by k8s-join from the join server's bundle; a re-join rewrites it.\n${stringifyYaml(config)}`;
 }

@@ -142,6 +142,22 @@ describe('k8s-join join flags', () => {
       /unix:\/\/\//,
     );
     await assert.rejects(parseJoinFlags([...ok, '--bogus'], deps()), /bogus/);
+    for (const bad of ['0', '251', '1e2', '-5', 'many']) {
+      await assert.rejects(
+        parseJoinFlags([...ok, `--max-pods=${bad}`], deps()),
+        new RegExp(`Expected --max-pods to be a whole number from 1 to 250 .*got "${bad}"`),
+      );
+    }
+  });
+
+  it('--max-pods is the kubelet maxPods; without it the kubelet keeps its default', async () => {
+    const ok = [...base, '--token', TOKEN, '--node-name', 'w'];
+    const config = await parseJoinFlags([...ok, '--max-pods', '200'], deps());
+    assert.ok(config !== 'help');
+    assert.equal(config.maxPods, 200);
+    const without = await parseJoinFlags(ok, deps());
+    assert.ok(without !== 'help');
+    assert.equal(without.maxPods, undefined);
   });
 
   it('prints help that teaches the flow', async () => {

@@ -63,6 +63,11 @@ describe('renderNodeFiles', () => {
       NODE_PATHS.caCert,
     );
     assert.equal(config.failCgroupV1, false);
+    assert.equal(config.maxPods, undefined, "the kubelet's default unless --max-pods");
+    const sized = renderNodeFiles(SAMPLE_BUNDLE, { ...OPTIONS, maxPods: 200 }).find(
+      (f) => f.path === NODE_PATHS.kubeletConfig,
+    );
+    assert.equal((parseYaml(sized?.content ?? '') as { maxPods?: number }).maxPods, 200);
   });
 
   it('puts the VIP on lo before the forwarder starts, and waits for readiness', () => {
