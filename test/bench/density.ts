@@ -44,15 +44,17 @@ const IDLE_WINDOW_MS = Number(process.env.BENCH_IDLE_WINDOW_MS ?? '60000');
 const READYZ_ROUNDS = Number(process.env.BENCH_READYZ_ROUNDS ?? '10');
 const NAMESPACE = 'density';
 /**
- * A classroom control plane's requests: what one idles at (measured by this benchmark), so thirty
- * fit a 2-core node by requests; memory limits stay at the defaults.
+ * A classroom control plane's requests: what each component idles at (measured by this benchmark
+ * alone: etcd 10–14 mCPU and 24 MiB, the apiserver pod 21–24 mCPU of which its konnectivity sidecar
+ * requests 20m, 163–170 MiB; controller-manager 12, 44–46; scheduler 3.5, 17–19; join server 4–5,
+ * 36), so thirty fit a 2-core node by requests; memory limits stay at the defaults.
  */
 const CLASSROOM = {
-  etcd: { requests: { cpu: '10m', memory: '48Mi' } },
-  apiserver: { requests: { cpu: '20m', memory: '160Mi' } },
-  'controller-manager': { requests: { cpu: '5m', memory: '32Mi' } },
+  etcd: { requests: { cpu: '10m', memory: '32Mi' } },
+  apiserver: { requests: { cpu: '5m', memory: '192Mi' } },
+  'controller-manager': { requests: { cpu: '10m', memory: '48Mi' } },
   scheduler: { requests: { cpu: '3m', memory: '24Mi' } },
-  'join-server': { requests: { cpu: '3m', memory: '40Mi' } },
+  'join-server': { requests: { cpu: '4m', memory: '40Mi' } },
 };
 const COMPONENT_RESOURCES = process.env.BENCH_COMPONENT_RESOURCES ?? JSON.stringify(CLASSROOM);
 
@@ -124,32 +126,49 @@ try {
   /** Memory (MiB, by component) and CPU seconds of a control plane's pods now. */
   const usage = async (name: string) => {
     const byComponent: Record<string, number> = {};
-    let cpuSeconds = 0;
+    const cpuByComponent: Record<string, number> = {};
     for (const pod of await podsOf(name)) {
       const uid = pod.metadata?.uid ?? '';
       const component = pod.metadata?.labels?.[COMPONENT_LABEL] ?? 'other';
       const memory = await cluster.podMemory(uid);
       byComponent[component] = (byComponent[component] ?? 0) + memory.workingSetBytes / MiB;
-      cpuSeconds += await cluster.podCpuSeconds(uid);
+      cpuByComponent[component] = (cpuByComponent[component] ?? 0) + (await cluster.podCpuSeconds(uid));
     }
-    return { byComponent, totalMiB: Object.values(byComponent).reduce((a, b) => a + b, 0), cpuSeconds };
+    const sum = (r: Record<string, number>) => Object.values(r).reduce((a, b) => a + b, 0);
+    return { byComponent, totalMiB: sum(byComponent), cpuByComponent, cpuSeconds: sum(cpuByComponent) };
   };
-  const idleMilliCpu = async (names: readonly string[]): Promise<Map<string, number>> => {
-    const before = new Map<string, number>();
-    for (const name of names) before.set(name, (await usage(name)).cpuSeconds);
+  /** mCPU of each control plane over IDLE_WINDOW_MS, in all and by component. */
+  const idleMilliCpu = async (
+    names: readonly string[],
+  ): Promise<Map<string, { total: number; byComponent: Record<string, number> }>> => {
+    const before = new Map<string, Record<string, number>>();
+    for (const name of names) before.set(name, (await usage(name)).cpuByComponent);
     const start = Date.now();
     await sleep(IDLE_WINDOW_MS);
-    const after = new Map<string, number>();
-    for (const name of names) after.set(name, (await usage(name)).cpuSeconds);
-    // Reading takes a while too: the window is from the first read to the first read after.
-    const seconds = (Date.now() - start) / 1000;
-    return new Map(names.map((n) => [n, (((after.get(n) ?? 0) - (before.get(n) ?? 0)) / seconds) * 1000]));
+    const out = new Map<string, { total: number; byComponent: Record<string, number> }>();
+    // Reading takes a while too: each window is from its first read to the read after.
+    for (const name of names) {
+      const after = (await usage(name)).cpuByComponent;
+      const seconds = (Date.now() - start) / 1000;
+      const byComponent = Object.fromEntries(
+        Object.entries(after).map(([c, s]) => [c, ((s - (before.get(name)?.[c] ?? s)) / seconds) * 1000]),
+      );
+      out.set(name, { total: Object.values(byComponent).reduce((a, b) => a + b, 0), byComponent });
+    }
+    return out;
   };
 
   const ready: string[] = [];
   const createMs: number[] = [];
   let stoppedBy = 'target';
-  let alone: { memoryMiB: number; byComponent: Record<string, number>; idleMilliCpu: number } | undefined;
+  let alone:
+    | {
+        memoryMiB: number;
+        byComponent: Record<string, number>;
+        idleMilliCpu: number;
+        idleMilliCpuByComponent: Record<string, number>;
+      }
+    | undefined;
   for (let i = 1; i <= TARGET; i += 1) {
     const free = memAvailableMiB();
     if (free < MIN_FREE_MIB) {
@@ -181,8 +200,14 @@ try {
     if (i === 1) {
       await sleep(SETTLE_MS);
       const u = await usage(name);
-      const cpu = (await idleMilliCpu([name])).get(name) ?? Number.NaN;
-      alone = { memoryMiB: u.totalMiB, byComponent: u.byComponent, idleMilliCpu: cpu };
+      const idle = (await idleMilliCpu([name])).get(name);
+      const cpu = idle?.total ?? Number.NaN;
+      alone = {
+        memoryMiB: u.totalMiB,
+        byComponent: u.byComponent,
+        idleMilliCpu: cpu,
+        idleMilliCpuByComponent: idle?.byComponent ?? {},
+      };
       log(
         `  alone: ${u.totalMiB.toFixed(0)} MiB (${Object.entries(u.byComponent)
           .map(([c, m]) => `${c} ${m.toFixed(0)}`)
@@ -249,8 +274,11 @@ try {
     memoryPerControlPlaneMiB: mean(totals),
     memoryPerControlPlaneMaxMiB: Math.max(...totals),
     memoryByComponentMiB: byComponent,
-    idleCpuMillicoresPerControlPlane: mean([...cpu.values()]),
-    idleCpuMillicoresPerControlPlaneMax: Math.max(...cpu.values()),
+    idleCpuMillicoresPerControlPlane: mean([...cpu.values()].map((c) => c.total)),
+    idleCpuMillicoresPerControlPlaneMax: Math.max(...[...cpu.values()].map((c) => c.total)),
+    idleCpuMillicoresByComponent: Object.fromEntries(
+      COMPONENTS.map((c) => [c, mean([...cpu.values()].map((v) => v.byComponent[c] ?? 0))]),
+    ),
     nodeBusyWithAll: nodeBusy,
     alone: alone ?? null,
     memoryVsAlone: alone === undefined ? null : mean(totals) / alone.memoryMiB,
@@ -276,7 +304,13 @@ try {
       )}); alone ${alone?.memoryMiB.toFixed(0) ?? '?'} MiB (${result.memoryVsAlone?.toFixed(2) ?? '?'}×)`,
   );
   console.log(
-    `idle CPU per control plane: ${result.idleCpuMillicoresPerControlPlane.toFixed(1)} mCPU on average, ${result.idleCpuMillicoresPerControlPlaneMax.toFixed(1)} at most; alone ${alone?.idleMilliCpu.toFixed(1) ?? '?'}; node ${(nodeBusy * 100).toFixed(0)}% busy`,
+    `idle CPU per control plane: ${result.idleCpuMillicoresPerControlPlane.toFixed(1)} mCPU on average, ${result.idleCpuMillicoresPerControlPlaneMax.toFixed(1)} at most (${Object.entries(
+      result.idleCpuMillicoresByComponent,
+    )
+      .map(([c, m]) => `${c} ${m.toFixed(1)}`)
+      .join(
+        ', ',
+      )}); alone ${alone?.idleMilliCpu.toFixed(1) ?? '?'}; node ${(nodeBusy * 100).toFixed(0)}% busy`,
   );
   console.log(
     `create → Ready: 1st ${((nth(1) ?? NaN) / 1000).toFixed(1)} s, 10th ${((nth(10) ?? NaN) / 1000).toFixed(1)} s, 30th ${((nth(30) ?? NaN) / 1000).toFixed(1)} s`,

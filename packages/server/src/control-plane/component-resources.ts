@@ -35,7 +35,8 @@ export const COMPONENT_RESOURCES: Readonly<Record<Component, V1ResourceRequireme
 };
 
 const MEMORY_UNITS: Readonly<Record<string, number>> = { Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3 };
-function memoryBytes(quantity: string): number {
+/** A memory quantity in whole Ki, Mi or Gi as bytes (NaN otherwise). */
+export function quantityBytes(quantity: string): number {
   const match = /^(\d+)(Ki|Mi|Gi)$/.exec(quantity);
   return match === null ? Number.NaN : Number(match[1]) * (MEMORY_UNITS[match[2] ?? ''] ?? Number.NaN);
 }
@@ -92,7 +93,7 @@ export function validateComponentResources(input: unknown, field: string): Compo
     const defaults = COMPONENT_RESOURCES[component as Component];
     const effectiveRequest = memory ?? String(defaults.requests?.memory);
     const effectiveLimit = limit ?? String(defaults.limits?.memory);
-    if (memoryBytes(effectiveRequest) > memoryBytes(effectiveLimit)) {
+    if (quantityBytes(effectiveRequest) > quantityBytes(effectiveLimit)) {
       throw invalidArgument(
         `Expected ${at}'s memory request (${effectiveRequest}) to be at most its limit (${effectiveLimit})`,
       );

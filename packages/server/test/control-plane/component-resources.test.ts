@@ -36,6 +36,39 @@ describe('component resources', () => {
     assert.deepEqual(resourcesOf(tuned, 'scheduler'), COMPONENT_RESOURCES.scheduler);
   });
 
+  it("tells every Go container its memory: GOMEMLIMIT at 90% of its limit, GOGC 50; the limit's override moves it", () => {
+    const pki = fakeControlPlanePki();
+    const goContainers = (input: ControlPlaneSpecInput) =>
+      renderControlPlane(buildControlPlaneSpec(input), pki)
+        .filter((o) => o.kind === 'Deployment' || o.kind === 'StatefulSet')
+        .flatMap((o) => (o as V1Deployment | V1StatefulSet).spec?.template.spec?.containers ?? [])
+        .filter((c) => c.name !== 'k8s-join-server');
+    const env = (c: { env?: { name: string; value?: string }[] }, name: string) =>
+      c.env?.find((e) => e.name === name)?.value;
+    const plain = goContainers(base);
+    assert.deepEqual(plain.map((c) => c.name).sort(), [
+      'etcd',
+      'konnectivity-server',
+      'kube-apiserver',
+      'kube-controller-manager',
+      'kube-scheduler',
+    ]);
+    for (const c of plain) {
+      const limit = String(c.resources?.limits?.memory);
+      const mi = Number(/^(\d+)Mi$/.exec(limit)?.[1] ?? Number(/^(\d+)Gi$/.exec(limit)?.[1]) * 1024);
+      assert.equal(env(c, 'GOMEMLIMIT'), String(Math.floor(mi * 1_048_576 * 0.9)), c.name);
+      assert.equal(env(c, 'GOGC'), '50', c.name);
+    }
+    const smaller = goContainers({
+      ...base,
+      componentResources: { apiserver: { limits: { memory: '400Mi' } } },
+    });
+    assert.equal(
+      env(smaller.find((c) => c.name === 'kube-apiserver') ?? {}, 'GOMEMLIMIT'),
+      String(Math.floor(400 * 1_048_576 * 0.9)),
+    );
+  });
+
   it("changes only the overridden component's pod template", () => {
     const pki = fakeControlPlanePki();
     const templates = (input: ControlPlaneSpecInput) =>

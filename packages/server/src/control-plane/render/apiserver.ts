@@ -7,6 +7,7 @@ import { APISERVER_EGRESS, renderKonnectivityServer } from './konnectivity.js';
 
 import {
   PKI_DIR,
+  goRuntimeEnv,
   PORTS,
   RESTRICTED_CONTAINER,
   container,
@@ -73,6 +74,7 @@ export function renderApiserver(spec: ControlPlaneSpec): V1Deployment {
           args,
           {
             ports: [{ name: 'https', containerPort: PORTS.apiserver }],
+            env: goRuntimeEnv(resourcesOf(spec, 'apiserver')),
             resources: resourcesOf(spec, 'apiserver'),
             securityContext: {
               ...RESTRICTED_CONTAINER,

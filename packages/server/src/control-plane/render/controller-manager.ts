@@ -6,6 +6,8 @@ import { type ControlPlaneSpec } from '../spec.js';
 import { componentName } from '../names.js';
 
 import {
+  goRuntimeEnv,
+  LEADER_ELECTION_ARGS,
   PKI_DIR,
   container,
   deployment,
@@ -38,6 +40,7 @@ export function renderControllerManager(spec: ControlPlaneSpec): V1Deployment {
     // bootstrapsigner and tokencleaner are off by default; node bootstrap tokens need both.
     '--controllers=*,bootstrapsigner,tokencleaner',
     '--leader-elect=true',
+    ...LEADER_ELECTION_ARGS,
     '--profiling=false',
     `--requestheader-client-ca-file=${PKI_DIR}/front-proxy-ca.crt`,
     `--root-ca-file=${PKI_DIR}/ca.crt`,
@@ -57,6 +60,7 @@ export function renderControllerManager(spec: ControlPlaneSpec): V1Deployment {
           'kube-controller-manager',
           args,
           {
+            env: goRuntimeEnv(resourcesOf(spec, 'controller-manager')),
             resources: resourcesOf(spec, 'controller-manager'),
             volumeMounts: [
               { name: 'pki', mountPath: PKI_DIR, readOnly: true },

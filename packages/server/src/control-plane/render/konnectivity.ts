@@ -27,7 +27,7 @@ import {
 import { type ControlPlaneSpec } from '../spec.js';
 import { componentName } from '../names.js';
 import { KONNECTIVITY_IMAGES } from './konnectivity-images.js';
-import { RESTRICTED_CONTAINER, pkiVolume, secretVolume } from './pod-kit.js';
+import { goRuntimeEnv, RESTRICTED_CONTAINER, pkiVolume, secretVolume } from './pod-kit.js';
 
 /** The proxy server's ports in the apiserver pod; the agent port is the one exposed. */
 export const KONNECTIVITY_PORTS = { agent: KONNECTIVITY_AGENT_PORT, admin: 8133, health: 8134 } as const;
@@ -74,6 +74,11 @@ export function konnectivityKubeconfigSecretName(spec: ControlPlaneSpec): string
 }
 
 /** The proxy server container of the apiserver pod, and the volumes it adds to the pod. */
+const KONNECTIVITY_SERVER_RESOURCES = {
+  requests: { cpu: '20m', memory: '32Mi' },
+  limits: { memory: '256Mi' },
+};
+
 export function renderKonnectivityServer(spec: ControlPlaneSpec): {
   container: V1Container;
   volumes: V1Volume[];
@@ -108,12 +113,15 @@ export function renderKonnectivityServer(spec: ControlPlaneSpec): {
       image: KONNECTIVITY_IMAGES.server,
       command: ['/proxy-server'],
       args,
-      env: [{ name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }],
+      env: [
+        { name: 'POD_NAME', valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } },
+        ...goRuntimeEnv(KONNECTIVITY_SERVER_RESOURCES),
+      ],
       ports: [
         { name: 'konnectivity', containerPort: KONNECTIVITY_PORTS.agent },
         { name: 'knp-health', containerPort: KONNECTIVITY_PORTS.health },
       ],
-      resources: { requests: { cpu: '20m', memory: '32Mi' }, limits: { memory: '256Mi' } },
+      resources: KONNECTIVITY_SERVER_RESOURCES,
       // As the pod (root, for the apiserver's port 443): the Secret files are root's, 0400 like the
       // apiserver's own. Every capability dropped, so root here is only the owner of those files.
       securityContext: RESTRICTED_CONTAINER,

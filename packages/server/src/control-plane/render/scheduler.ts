@@ -4,7 +4,16 @@ import { resourcesOf } from '../component-resources.js';
 import { type ControlPlaneSpec } from '../spec.js';
 import { componentName } from '../names.js';
 
-import { container, deployment, kubeconfigArgs, podTemplate, probes, secretVolume } from './pod-kit.js';
+import {
+  goRuntimeEnv,
+  LEADER_ELECTION_ARGS,
+  container,
+  deployment,
+  kubeconfigArgs,
+  podTemplate,
+  probes,
+  secretVolume,
+} from './pod-kit.js';
 
 export function renderScheduler(spec: ControlPlaneSpec): V1Deployment {
   const port = 10259;
@@ -12,6 +21,7 @@ export function renderScheduler(spec: ControlPlaneSpec): V1Deployment {
     ...kubeconfigArgs(),
     '--bind-address=0.0.0.0',
     '--leader-elect=true',
+    ...LEADER_ELECTION_ARGS,
     '--profiling=false',
     `--secure-port=${port}`,
   ];
@@ -26,6 +36,7 @@ export function renderScheduler(spec: ControlPlaneSpec): V1Deployment {
           'kube-scheduler',
           args,
           {
+            env: goRuntimeEnv(resourcesOf(spec, 'scheduler')),
             resources: resourcesOf(spec, 'scheduler'),
             volumeMounts: [{ name: 'kubeconfig', mountPath: '/etc/kubernetes/kubeconfig', readOnly: true }],
             ...probes(port, 'HTTPS', '/healthz', '/healthz'),
