@@ -1,4 +1,4 @@
-// One client's relay: pick an upstream, connect, fail over to the next one, then splice the two
+// One client's relay: pick an upstream, connect, fail over to the next one, then join the two
 // sockets. The forwarder owns the listener and the bookkeeping; this owns one pair of sockets.
 import { connect as connectTcp, type Socket } from 'node:net';
 import type { HostPort } from '@k8s-on-k8s/shared';
@@ -34,7 +34,7 @@ export function connectUpstream(relay: Relay, tried: Set<Upstream>, context: Rel
     return;
   }
   tried.add(upstream);
-  const socket = openUpstreamSocket(upstream.address, context.keepAliveMs);
+  const socket = openUpstreamSocket(upstream.address, context.keepAliveMs, client);
   relay.upstreamSocket = socket;
   relay.upstream = upstream;
   // Counted from the first SYN, so least-connections sees connects still in flight.
@@ -90,15 +90,48 @@ export function abortPeer(peer: Socket | undefined, error: NodeJS.ErrnoException
   }
 }
 
-function openUpstreamSocket(address: HostPort, keepAliveMs: number): Socket {
-  return connectTcp({
+/**
+ * How much one read from an upstream takes at most. The upstream → client direction carries what
+ * clients wait for (responses, watches, logs, exec output), so it reads into one buffer per
+ * connection, reused, instead of a fresh 64 KiB Buffer per read for the garbage collector.
+ */
+export const UPSTREAM_READ_BYTES = 128 * 1024;
+
+/**
+ * The upstream socket. Its bytes go to `client` from its own read buffer (onread): each read is
+ * written on at once; while a write is still queued (the client reads slower than the upstream
+ * sends) the upstream is paused, so the buffer is never reused before the kernel has the bytes,
+ * and it resumes on the client's 'drain'. A FIN is passed on as end() of the client.
+ */
+function openUpstreamSocket(address: HostPort, keepAliveMs: number, client: Socket): Socket {
+  const socket: Socket = connectTcp({
     host: address.host,
     port: address.port,
     allowHalfOpen: true,
     noDelay: true,
     keepAlive: true,
     keepAliveInitialDelay: keepAliveMs,
+    onread: {
+      buffer: () => Buffer.allocUnsafe(UPSTREAM_READ_BYTES),
+      callback: (bytes, buffer) => {
+        // Nobody is left to take them: the relay is over.
+        if (client.destroyed) {
+          socket.destroy();
+          return false;
+        }
+        client.write(buffer.subarray(0, bytes));
+        if (client.writableLength === 0) return true;
+        client.once('drain', () => socket.resume());
+        return false;
+      },
+    },
   });
+  // Flowing, so that 'end' is emitted (onread delivers no 'data'); the FIN goes on to the client.
+  socket.resume();
+  socket.on('end', () => {
+    if (!client.destroyed) client.end();
+  });
+  return socket;
 }
 
 /** Joins a connected upstream to its client, both ways. */
@@ -110,8 +143,8 @@ function splice(client: Socket, upstream: Socket): void {
     upstream.destroy();
     return;
   }
-  // pipe() gives backpressure both ways (write() === false pauses the reader until 'drain')
-  // and, with allowHalfOpen on both sockets, forwards a FIN as end() of the other side.
+  // Client → upstream: pipe() gives backpressure (write() === false pauses the client until
+  // 'drain') and, with allowHalfOpen on both sockets, passes a FIN on as end(). The other way is
+  // the upstream socket's own read buffer (openUpstreamSocket).
   client.pipe(upstream);
-  upstream.pipe(client);
 }
