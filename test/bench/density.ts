@@ -15,23 +15,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, type V1Pod } from '@kubernetes/client-node';
-import {
-  COMPONENTS,
-  COMPONENT_LABEL,
-  CONTROL_PLANE_LABEL,
-  buildControlPlaneSpec,
-  completeControlPlanePki,
-  renderControlPlane,
-} from '@k8s-on-k8s/server';
+import { COMPONENTS, COMPONENT_LABEL, CONTROL_PLANE_LABEL } from '@k8s-on-k8s/server';
 import {
   K8S_ON_K8S_BIN,
   REPO_ROOT,
   cleanupStaleTestResources,
+  importControlPlaneImages,
   isPodReady,
   kubeBinary,
   runCommand,
   startInfraCluster,
-  workloadImages,
   type InfraCluster,
 } from '../harness/index.js';
 
@@ -97,15 +90,7 @@ try {
   dir = await mkdtemp(join(tmpdir(), 'k8s-on-k8s-density-'));
   infra = await startInfraCluster({ name: 'density', volumes: TARGET, maxPods: 250 });
   const cluster = infra;
-  const sample = buildControlPlaneSpec({
-    name: 'images',
-    namespace: NAMESPACE,
-    host: cluster.nodeAddress,
-    nodePorts: { api: 30443, join: 30843, konnectivity: 30132 },
-  });
-  const images = workloadImages(renderControlPlane(sample, (await completeControlPlanePki(sample, {})).pki));
-  log(`infra node ${cluster.nodeName}: importing ${images.length} control-plane images`);
-  await cluster.importImages(images);
+  await importControlPlaneImages(cluster, log);
   const core = cluster.api.kubeConfig().makeApiClient(CoreV1Api);
   await core.createNamespace({ body: { metadata: { name: NAMESPACE } } });
   const infraKubeconfig = join(dir, 'infra.kubeconfig');

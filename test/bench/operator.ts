@@ -11,19 +11,14 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { CoreV1Api, CustomObjectsApi } from '@kubernetes/client-node';
-import {
-  buildControlPlaneSpec,
-  completeControlPlanePki,
-  renderControlPlane,
-  type HostedControlPlane,
-} from '@k8s-on-k8s/server';
+import { type HostedControlPlane } from '@k8s-on-k8s/server';
 import {
   REPO_ROOT,
   cleanupStaleTestResources,
+  importControlPlaneImages,
   installOperator,
   isPodReady,
   startInfraCluster,
-  workloadImages,
   type InfraCluster,
 } from '../harness/index.js';
 
@@ -47,15 +42,7 @@ let infra: InfraCluster | undefined;
 try {
   await cleanupStaleTestResources();
   infra = await startInfraCluster({ name: 'bench-operator' });
-  const sample = buildControlPlaneSpec({
-    name: 'images',
-    namespace: NAMESPACE,
-    host: infra.nodeAddress,
-    nodePorts: { api: 30443, join: 30843, konnectivity: 30132 },
-  });
-  const images = workloadImages(renderControlPlane(sample, (await completeControlPlanePki(sample, {})).pki));
-  log(`infra node ${infra.nodeName}: importing ${images.length} control-plane images`);
-  await infra.importImages(images);
+  await importControlPlaneImages(infra, log);
   await installOperator(infra, log);
   const kubeConfig = infra.api.kubeConfig();
   const core = kubeConfig.makeApiClient(CoreV1Api);

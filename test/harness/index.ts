@@ -84,3 +84,4 @@ export { callJoinServer, joinRequestBody } from './join/join-server-client.js';
 export { startJoinTestbed, VIP, type JoinTestbed } from './join/join-testbed.js';
 export { isProcessAlive } from './process/is-process-alive.js';
 export { installOperator } from './kube/operator-install.js';
+export { importControlPlaneImages } from './kube/control-plane-images.js';
