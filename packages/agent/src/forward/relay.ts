@@ -101,7 +101,7 @@ export const UPSTREAM_READ_BYTES = 128 * 1024;
  * The upstream socket. Its bytes go to `client` from its own read buffer (onread): each read is
  * written on at once; while a write is still queued (the client reads slower than the upstream
  * sends) the upstream is paused, so the buffer is never reused before the kernel has the bytes,
- * and it resumes on the client's 'drain'. A FIN is passed on as end() of the client.
+ * and it resumes when that write has gone out. A FIN is passed on as end() of the client.
  */
 function openUpstreamSocket(address: HostPort, keepAliveMs: number, client: Socket): Socket {
   const socket: Socket = connectTcp({
@@ -119,9 +119,16 @@ function openUpstreamSocket(address: HostPort, keepAliveMs: number, client: Sock
           socket.destroy();
           return false;
         }
-        client.write(buffer.subarray(0, bytes));
+        // Written through at once (the usual case): the buffer is free for the next read.
+        // Otherwise the queued write still points into it, so read nothing more until that write
+        // has gone out: its callback, not 'drain', which a write below the high-water mark never
+        // brings (a client stalled behind small writes would stall the upstream for good).
+        let waiting = false;
+        client.write(buffer.subarray(0, bytes), () => {
+          if (waiting) socket.resume();
+        });
         if (client.writableLength === 0) return true;
-        client.once('drain', () => socket.resume());
+        waiting = true;
         return false;
       },
     },

@@ -90,6 +90,38 @@ describe('data integrity', () => {
   });
 });
 
+describe('a client that reads slower than its upstream sends', () => {
+  test('an upstream that dribbles small writes gets every byte through, in order, past a client that stalls', async () => {
+    // 16 MiB in 256-byte writes, one per event-loop turn, so the forwarder reads them one by one;
+    // the client does not read for the first 3 s, so its socket buffers fill and the forwarder must
+    // hold writes that are each far below the stream's high-water mark until the client drains.
+    const sent = randomBytes(16 * 1024 * 1024);
+    const upstream = await track(
+      startServer((socket) => {
+        let offset = 0;
+        const dribble = (): void => {
+          if (offset >= sent.length) {
+            socket.end();
+            return;
+          }
+          const ok = socket.write(sent.subarray(offset, offset + 256));
+          offset += 256;
+          if (ok) setImmediate(dribble);
+          else socket.once('drain', dribble);
+        };
+        dribble();
+      }),
+    );
+    const { port } = await startForwarder([upstream.port]);
+    const client = await connectClient(port);
+    client.pause();
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    const received = await within(readAll(client), 60_000, 'every byte after the stall');
+    assert.equal(received.length, sent.length);
+    assert.equal(sha256(received), sha256(sent));
+  });
+});
+
 describe('TCP semantics', () => {
   test("a client's FIN reaches the upstream, which can still answer afterwards", async () => {
     // The upstream only answers once it has seen the end of the request (like `wc -c`).
