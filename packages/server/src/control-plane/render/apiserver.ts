@@ -19,6 +19,7 @@ import {
 } from './pod-kit.js';
 
 export function renderApiserver(spec: ControlPlaneSpec): V1Deployment {
+  const resources = resourcesOf(spec, 'apiserver');
   const pki = (file: string): string => `${PKI_DIR}/${file}`;
   const args = [
     `--advertise-address=${spec.vip}`,
@@ -74,8 +75,8 @@ export function renderApiserver(spec: ControlPlaneSpec): V1Deployment {
           args,
           {
             ports: [{ name: 'https', containerPort: PORTS.apiserver }],
-            env: goRuntimeEnv(resourcesOf(spec, 'apiserver')),
-            resources: resourcesOf(spec, 'apiserver'),
+            env: goRuntimeEnv(resources),
+            resources,
             securityContext: {
               ...RESTRICTED_CONTAINER,
               capabilities: { drop: ['ALL'], add: ['NET_BIND_SERVICE'] },

@@ -19,6 +19,7 @@ import {
 } from './pod-kit.js';
 
 export function renderControllerManager(spec: ControlPlaneSpec): V1Deployment {
+  const resources = resourcesOf(spec, 'controller-manager');
   const port = 10257;
   const args = [
     '--allocate-node-cidrs=true',
@@ -60,8 +61,8 @@ export function renderControllerManager(spec: ControlPlaneSpec): V1Deployment {
           'kube-controller-manager',
           args,
           {
-            env: goRuntimeEnv(resourcesOf(spec, 'controller-manager')),
-            resources: resourcesOf(spec, 'controller-manager'),
+            env: goRuntimeEnv(resources),
+            resources,
             volumeMounts: [
               { name: 'pki', mountPath: PKI_DIR, readOnly: true },
               { name: 'kubeconfig', mountPath: '/etc/kubernetes/kubeconfig', readOnly: true },

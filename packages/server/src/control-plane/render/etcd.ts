@@ -17,6 +17,7 @@ import {
 } from './pod-kit.js';
 
 export function renderEtcd(spec: ControlPlaneSpec): V1StatefulSet {
+  const resources = resourcesOf(spec, 'etcd');
   const name = componentName(spec, 'etcd');
   const dir = '/etc/etcd/pki';
   const peer = `https://127.0.0.1:${PORTS.etcdPeer}`;
@@ -66,8 +67,8 @@ export function renderEtcd(spec: ControlPlaneSpec): V1StatefulSet {
         containers: [
           container('etcd', `registry.k8s.io/etcd:${spec.etcdImageTag}`, 'etcd', args, {
             ports: [{ name: 'client', containerPort: PORTS.etcdClient }],
-            env: goRuntimeEnv(resourcesOf(spec, 'etcd')),
-            resources: resourcesOf(spec, 'etcd'),
+            env: goRuntimeEnv(resources),
+            resources,
             volumeMounts: [
               { name: 'pki', mountPath: dir, readOnly: true },
               { name: dataVolume, mountPath: '/var/lib/etcd' },

@@ -16,6 +16,7 @@ import {
 } from './pod-kit.js';
 
 export function renderScheduler(spec: ControlPlaneSpec): V1Deployment {
+  const resources = resourcesOf(spec, 'scheduler');
   const port = 10259;
   const args = [
     ...kubeconfigArgs(),
@@ -36,8 +37,8 @@ export function renderScheduler(spec: ControlPlaneSpec): V1Deployment {
           'kube-scheduler',
           args,
           {
-            env: goRuntimeEnv(resourcesOf(spec, 'scheduler')),
-            resources: resourcesOf(spec, 'scheduler'),
+            env: goRuntimeEnv(resources),
+            resources,
             volumeMounts: [{ name: 'kubeconfig', mountPath: '/etc/kubernetes/kubeconfig', readOnly: true }],
             ...probes(port, 'HTTPS', '/healthz', '/healthz'),
           },
