@@ -7,8 +7,9 @@
 //
 // The server runs as its own process (the built bin), as in production, so its event loop does not
 // share a thread with the load generator. All processes share this machine's cores.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -42,6 +43,8 @@ interface Result {
   readonly seconds: number;
   readonly p50: number;
   readonly p99: number;
+  /** CPU the join server process spent per request during the run (joins only). */
+  readonly serverCpuMs?: number;
 }
 
 function percentile(sorted: readonly number[], p: number): number {
@@ -107,6 +110,17 @@ async function rawSecretCreates(
   }
 }
 
+const CLOCK_TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim());
+
+/** User + system CPU of a process so far, in ms (/proc/PID/stat utime and stime). */
+function processCpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  // Fields after the command name, which is in parentheses and may hold spaces.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const ticks = Number(fields[11]) + Number(fields[12]);
+  return (ticks * 1000) / CLOCK_TICKS_PER_SECOND;
+}
+
 async function startServer(flags: readonly string[]): Promise<{ child: ChildProcess; url: string }> {
   // Logs at info, as in production; read (and dropped) here so the pipe never fills.
   // BENCH_SERVER_NODE_OPTIONS (e.g. --cpu-prof) goes to the server process only.
@@ -169,7 +183,10 @@ async function benchStore(
     const warm = await mint({ uses: 0 });
     await Promise.all(Array.from({ length: CONCURRENCY }, (_, i) => join(warm, `warm-${i}`)));
     const token = await mint({ uses, ttl: '1h' });
-    return await drive(label, (i) => join(token, `bench-${i}`));
+    const pid = child.pid ?? 0;
+    const cpuBefore = processCpuMs(pid);
+    const result = await drive(label, (i) => join(token, `bench-${i}`));
+    return { ...result, serverCpuMs: (processCpuMs(pid) - cpuBefore) / TOTAL };
   } finally {
     await agent.close();
     child.kill('SIGTERM');
@@ -180,7 +197,8 @@ async function benchStore(
 function row(name: string, result: Result, reference?: number): string {
   const rate = result.ok / result.seconds;
   const ratio = reference === undefined ? '' : (rate / reference).toFixed(2);
-  return `| ${name.padEnd(46)} | ${String(result.ok).padStart(5)} | ${String(result.failed).padStart(6)} | ${rate.toFixed(0).padStart(6)} | ${result.p50.toFixed(1).padStart(6)} | ${result.p99.toFixed(1).padStart(6)} | ${ratio.padStart(6)} |`;
+  const cpu = result.serverCpuMs === undefined ? '' : result.serverCpuMs.toFixed(2);
+  return `| ${name.padEnd(46)} | ${String(result.ok).padStart(5)} | ${String(result.failed).padStart(6)} | ${rate.toFixed(0).padStart(6)} | ${result.p50.toFixed(1).padStart(6)} | ${result.p99.toFixed(1).padStart(6)} | ${ratio.padStart(6)} | ${cpu.padStart(13)} |`;
 }
 
 async function main(): Promise<void> {
@@ -218,10 +236,10 @@ async function main(): Promise<void> {
 
     console.log('');
     console.log(
-      `| case                                           |    ok | failed |  per s | p50 ms | p99 ms | vs raw |`,
+      `| case                                           |    ok | failed |  per s | p50 ms | p99 ms | vs raw | server CPU ms |`,
     );
     console.log(
-      `|------------------------------------------------|------:|-------:|-------:|-------:|-------:|-------:|`,
+      `|------------------------------------------------|------:|-------:|-------:|-------:|-------:|-------:|--------------:|`,
     );
     for (const line of lines) console.log(line);
     console.log('');
