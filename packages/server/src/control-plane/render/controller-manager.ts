@@ -67,7 +67,7 @@ export function renderControllerManager(spec: ControlPlaneSpec): V1Deployment {
               { name: 'pki', mountPath: PKI_DIR, readOnly: true },
               { name: 'kubeconfig', mountPath: '/etc/kubernetes/kubeconfig', readOnly: true },
             ],
-            ...probes(port, 'HTTPS', '/healthz', '/healthz'),
+            ...probes(port, 'HTTPS', '/healthz', undefined),
           },
         ),
       ],

@@ -140,12 +140,17 @@ export function container(
  * 8 × 10 s before a restart). With the kubelet's default 1 s timeout, a node whose CPU is saturated
  * (twenty workers joining at once on two cores did it) fails the apiserver's /livez for a minute and
  * restarts it exactly when it is most needed, and every controller loses its lease with it.
+ *
+ * `ready` is the readiness path, or undefined for none, as kubeadm has for the controller-manager
+ * and the scheduler: nothing routes to them, so readiness only tells what the startup probe already
+ * did, and every probe over HTTPS is a full TLS handshake (an RSA signature) on a node that thirty
+ * control planes keep busy. Without a readiness probe a container is Ready once started.
  */
 export function probes(
   port: number,
   scheme: 'HTTP' | 'HTTPS',
   live: string,
-  ready: string,
+  ready: string | undefined,
 ): Partial<V1Container> {
   const timeoutSeconds = 15;
   return {
@@ -161,7 +166,9 @@ export function probes(
       timeoutSeconds,
       failureThreshold: 8,
     },
-    readinessProbe: { httpGet: { path: ready, port, scheme }, periodSeconds: 5, timeoutSeconds },
+    ...(ready === undefined
+      ? {}
+      : { readinessProbe: { httpGet: { path: ready, port, scheme }, periodSeconds: 5, timeoutSeconds } }),
   };
 }
 export function deployment(

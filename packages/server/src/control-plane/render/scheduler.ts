@@ -40,7 +40,7 @@ export function renderScheduler(spec: ControlPlaneSpec): V1Deployment {
             env: goRuntimeEnv(resources),
             resources,
             volumeMounts: [{ name: 'kubeconfig', mountPath: '/etc/kubernetes/kubeconfig', readOnly: true }],
-            ...probes(port, 'HTTPS', '/healthz', '/healthz'),
+            ...probes(port, 'HTTPS', '/healthz', undefined),
           },
         ),
       ],
