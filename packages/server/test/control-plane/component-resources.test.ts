@@ -36,7 +36,7 @@ describe('component resources', () => {
     assert.deepEqual(resourcesOf(tuned, 'scheduler'), COMPONENT_RESOURCES.scheduler);
   });
 
-  it("tells every Go container its memory: GOMEMLIMIT at 90% of its limit, GOGC 50; the limit's override moves it", () => {
+  it("tells every Go container its memory: GOMEMLIMIT at 90% of its limit, GOGC 40; the limit's override moves it", () => {
     const pki = fakeControlPlanePki();
     const goContainers = (input: ControlPlaneSpecInput) =>
       renderControlPlane(buildControlPlaneSpec(input), pki)
@@ -57,7 +57,7 @@ describe('component resources', () => {
       const limit = String(c.resources?.limits?.memory);
       const mi = Number(/^(\d+)Mi$/.exec(limit)?.[1] ?? Number(/^(\d+)Gi$/.exec(limit)?.[1]) * 1024);
       assert.equal(env(c, 'GOMEMLIMIT'), String(Math.floor(mi * 1_048_576 * 0.9)), c.name);
-      assert.equal(env(c, 'GOGC'), '50', c.name);
+      assert.equal(env(c, 'GOGC'), '40', c.name);
     }
     const smaller = goContainers({
       ...base,

@@ -93,10 +93,11 @@ export function podTemplate(
 }
 /**
  * How a Go component's runtime is told its memory: GOMEMLIMIT at 90% of the container's limit, so
- * near the limit it collects harder instead of being OOM-killed; GOGC=50, a heap that grows half
+ * near the limit it collects harder instead of being OOM-killed; GOGC=40, a heap that grows 40%
  * past what is live before a collection instead of doubling, which is what makes an idle control
  * plane small on a node shared by thirty (a little more GC work, and no cliff: a GOMEMLIMIT near the
- * idle size made a controller-manager whose live heap was past it collect all the time).
+ * idle size made a controller-manager whose live heap was past it collect all the time). With
+ * thirty control planes running, 50 → 40 took 303 → 292 MiB each and idle CPU did not rise.
  */
 export function goRuntimeEnv(resources: V1ResourceRequirements): V1EnvVar[] {
   const limit = resources.limits?.memory;
@@ -104,7 +105,7 @@ export function goRuntimeEnv(resources: V1ResourceRequirements): V1EnvVar[] {
   if (!Number.isFinite(bytes)) throw new Error(`a Go container needs a memory limit, got ${String(limit)}`);
   return [
     { name: 'GOMEMLIMIT', value: String(Math.floor(bytes * 0.9)) },
-    { name: 'GOGC', value: '50' },
+    { name: 'GOGC', value: '40' },
   ];
 }
 
