@@ -126,17 +126,28 @@ describe('kubernetes token store against a real apiserver', () => {
       let revokedAt = Number.POSITIVE_INFINITY;
       const late: Promise<ConsumeResult>[] = [];
       let granted = 0;
+      // Each agent consumes until it has queued three consumes after the revoke returned (at most
+      // 200 rounds). The revoke goes in once 100 uses were granted, far from the 1000 of the
+      // limited token, so what refuses the late ones is the revoke, not exhaustion. (A fixed delay
+      // before the revoke let a fast machine finish every round first: nothing was queued after.)
       const agents = Array.from({ length: 40 }, async (_, i) => {
         const store = replicas[i % 2] as KubernetesTokenStore;
-        for (let round = 0; round < 15; round++) {
+        let queuedAfterRevoke = 0;
+        for (let round = 0; round < 200 && queuedAfterRevoke < 3; round++) {
           await store.get(token.id);
           const queuedAt = performance.now();
           const result = store.consume(token.id, now());
-          if (queuedAt > revokedAt) late.push(result);
+          if (queuedAt > revokedAt) {
+            late.push(result);
+            queuedAfterRevoke++;
+          }
           if ((await result).ok) granted++;
         }
       });
-      await new Promise((resolve) => setTimeout(resolve, 150));
+      const deadline = performance.now() + 10_000;
+      while (granted < 100 && performance.now() < deadline) {
+        await new Promise((resolve) => setTimeout(resolve, 2));
+      }
       await replicas[1]?.revoke(token.id);
       revokedAt = performance.now();
       await Promise.all(agents);
