@@ -9,7 +9,6 @@
 // share a thread with the load generator. All processes share this machine's cores.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,6 +27,7 @@ import {
   applyJoinServerRbac,
   joinRequestBody,
   prepareJoinServerFiles,
+  procStatFields,
   startLocalKubeCluster,
   type LocalKubeCluster,
 } from '../harness/index.js';
@@ -114,9 +114,7 @@ const CLOCK_TICKS_PER_SECOND = Number(execFileSync('getconf', ['CLK_TCK'], { enc
 
 /** User + system CPU of a process so far, in ms (/proc/PID/stat utime and stime). */
 function processCpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  // Fields after the command name, which is in parentheses and may hold spaces.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const fields = procStatFields(pid);
   const ticks = Number(fields[11]) + Number(fields[12]);
   return (ticks * 1000) / CLOCK_TICKS_PER_SECOND;
 }

@@ -68,6 +68,7 @@ export { formatNodeTable } from './worker/node-table.js';
 // process/: child processes, cleanup and bounded waits.
 export { ChildProcessGroup, type ManagedProcess } from './process/child-process-group.js';
 export { eventually } from './process/eventually.js';
+export { procStatFields } from './process/proc-stat.js';
 export { runCommand } from './process/run-command.js';
 export { TEST_RESOURCE_PREFIX, uniqueTestResourceName } from './process/test-resource-name.js';
 export { cleanupStaleTestResources } from './process/cleanup-stale-test-resources.js';

@@ -12,6 +12,7 @@ import {
 } from '../net/network-namespace.js';
 import type { CommandResult } from '../process/command-result.js';
 import { isProcessAlive } from '../process/is-process-alive.js';
+import { procStatFields } from '../process/proc-stat.js';
 import { registerExitCleanup } from '../process/exit-cleanup.js';
 import { uniqueTestResourceName } from '../process/test-resource-name.js';
 import { maskKubeletKernelTunables } from './kubelet-kernel-tunables.js';
@@ -80,9 +81,7 @@ function findChildPid(parent: number): number | undefined {
   for (const entry of readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
-      // The command name in field 2 may contain spaces and parentheses; fields after the last ')' do not.
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      const ppid = Number(procStatFields(entry)[1]);
       if (ppid === parent) return Number(entry);
     } catch {
       // The process ended while we looked.
